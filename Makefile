@@ -1,0 +1,25 @@
+# Thin on purpose: each target is a one-liner into Python. The venv is made and filled on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: report test bench lab clean-venv
+
+report: $(STAMP)  ## the main job: regenerate results/
+	$(PY) -m simlib compare --users 10000 --seats 100 --quiet --out results/compare --force
+
+test: $(STAMP)  ## the whole test suite, against real servers simlib starts
+	$(PY) -m pytest
+
+lab: $(STAMP)  ## JupyterLab on notebooks/
+	$(VENV)/bin/jupyter lab notebooks/
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[server,notebooks,test]'
+	touch $(STAMP)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,302 @@
+"""``simlib`` on the command line: burst, compare, strategies, clean, report.
+
+Every user mistake ends in one line on stderr naming the flag, and a distinct exit status:
+0 ok · 1 --check failed · 2 usage · 3 unreachable/auth/TLS/no server binary · 4 server refused · 130 interrupted ·
+70 internal error. With --json, stdout holds exactly one JSON document and nothing else.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+from . import __version__
+from .config import ARRIVALS, SEAT_CHOICES, Scenario
+from .errors import EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SimlibError, UsageError
+from .strategies import all_strategies, names as strategy_names
+
+EPILOG_EXIT = "exit status: 0 ok, 1 --check failed, 2 usage, 3 server unreachable/auth/no binary, 4 server refused, 130 interrupted"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (naming the flag) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"simlib: {message} (see '{self.prog} --help')\n")
+
+
+def _number(kind, *, positive: bool = False):
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a {'whole number' if kind is int else 'number'}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"'{text}' is not finite")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+INT, FLOAT = _number(int), _number(float)
+
+
+def _add_workload_flags(p: argparse.ArgumentParser) -> None:
+    d = Scenario()
+    g = p.add_argument_group("workload (deterministic from --seed)")
+    g.add_argument("--users", type=INT, default=None, help=f"fans in the open model [{d.users:,}]")
+    g.add_argument("--vus", type=INT, help="closed model, like k6 constant-vus: virtual users looping book-then-think")
+    g.add_argument("--duration-s", type=FLOAT, default=d.duration_s, help=f"closed model: how long the VUs loop [{d.duration_s:g}]")
+    g.add_argument("--think-ms", type=FLOAT, default=d.think_ms, help=f"closed model: pause between iterations [{d.think_ms:g}]")
+    g.add_argument("--seats", type=INT, default=d.seats, help=f"seats in the venue [{d.seats}]")
+    g.add_argument("--window-s", type=FLOAT, default=d.window_s, help=f"arrival window, seconds; 0 only with burst [{d.window_s:g}]")
+    g.add_argument("--arrival", default=d.arrival, help=f"{' | '.join(ARRIVALS)}: all at t=0, evenly spaced, or Poisson [{d.arrival}]")
+    g.add_argument("--seat-choice", default=d.seat_choice,
+                   help=f"{' | '.join(SEAT_CHOICES)}: seat 0 for all, any seat, or Zipf s=1 best seats first [{d.seat_choice}]")
+    g.add_argument("--seed", type=INT, default=d.seed, help=f"same seed, same schedule and seat choices [{d.seed}]")
+    s = p.add_argument_group("strategy tunables")
+    s.add_argument("--ttl-ms", type=FLOAT, default=d.ttl_ms, help=f"lock lease [{d.ttl_ms:g}]")
+    s.add_argument("--hold-ms", type=FLOAT, default=d.hold_ms,
+                   help=f"the race window: time a winner spends between deciding and confirming [{d.hold_ms:g}]")
+    s.add_argument("--max-retries", type=INT, default=d.max_retries, help=f"optimistic WATCH retries and Redlock retries [{d.max_retries}]")
+    s.add_argument("--nodes", type=INT, default=d.nodes, help=f"Redlock lock servers to start (odd, >= 3) [{d.nodes}]")
+    r = p.add_argument_group("runner")
+    r.add_argument("--pool-size", type=INT, default=d.pool_size, help=f"connections per server (blocking pool) [{d.pool_size}]")
+    r.add_argument("--workers", type=INT, help="worker tasks pulling fans in arrival order [pool size]")
+    r.add_argument("--timeout-ms", type=FLOAT, default=d.timeout_ms, help=f"per command; a timeout is recorded as info [{d.timeout_ms:g}]")
+    r.add_argument("--max-rate", type=FLOAT, help="cap attempts started per second, like k6's rps (asyncio-throttle)")
+    c = p.add_argument_group("servers (default: simlib starts private ones on 127.0.0.1)")
+    c.add_argument("--redis-url", metavar="URL", help="the store, and the single-instance lock server (redis://, rediss://, unix://)")
+    c.add_argument("--lock-url", metavar="URL", action="append", default=[], dest="lock_urls",
+                   help="a Redlock lock server; repeat it, odd count >= 3")
+    c.add_argument("--allow-foreign", action="store_true",
+                   help="use a server that holds other keys; only this run's simlib:<run>: prefix is touched")
+    o = p.add_argument_group("output")
+    o.add_argument("--config", metavar="FILE", help="replay a run from its config.json (flags given here are ignored)")
+    o.add_argument("--out", metavar="DIR", help="write config.json, attempts.csv and summary.json (folder absent or empty)")
+    o.add_argument("--force", action="store_true", help="let --out write into a folder that is not empty")
+    o.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of the text summary")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="simlib",
+        description="The ticket-rush lab: fire thousands of simulated fans at a seat on a real Redis, "
+        "with a booking strategy, and audit whether the seat was sold once.",
+        epilog=EPILOG_EXIT,
+    )
+    parser.add_argument("--version", action="version", version=f"simlib {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    burst = sub.add_parser(
+        "burst", help="run one strategy against a burst of fans and audit it",
+        description="Run one burst and print a k6-style summary with the audit's verdict.",
+        epilog="examples:\n  simlib burst --strategy naive --hold-ms 5          # watch it double-book\n"
+        "  simlib burst --strategy setnx --json\n"
+        "  simlib burst --vus 50 --duration-s 10 --think-ms 1000   # the seed article's k6 run\n\n" + EPILOG_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    burst.add_argument("--strategy", default="setnx", help=f"{' | '.join(strategy_names())} [setnx]")
+    _add_workload_flags(burst)
+    burst.add_argument("--check", action="store_true", help="exit 1 if the audit is invalid or a threshold fails")
+    burst.add_argument("--threshold", action="append", default=[], metavar="EXPR",
+                       help="k6-style, e.g. 'p95<50', 'lag_p99<50', 'double_booked_seats==0'; implies --check")
+    burst.set_defaults(func=cmd_burst)
+
+    compare = sub.add_parser(
+        "compare", help="every strategy on the same seeded workload, one table",
+        description="Run each strategy on the same seeded workload and print one table.",
+        epilog="example:\n  simlib compare --users 10000 --seats 100 --repeat 3\n\n" + EPILOG_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument("--strategies", default="all", help="all, or a comma-separated list [all]")
+    compare.add_argument("--repeat", type=INT, default=1, help="runs per strategy; the table shows medians [1]")
+    _add_workload_flags(compare)
+    compare.set_defaults(func=cmd_compare)
+
+    listing = sub.add_parser("strategies", help="list the strategies and what each guarantees")
+    listing.set_defaults(func=cmd_strategies)
+
+    clean = sub.add_parser(
+        "clean", help="remove keys a crashed run left behind (simlib:<run>: prefixes only)",
+        description="Remove simlib keys left on a server by an interrupted run. Never touches other keys.",
+    )
+    clean.add_argument("--redis-url", metavar="URL", action="append", default=[], dest="urls", required=True,
+                       help="server to clean; repeat for several")
+    which = clean.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", metavar="ID", help="one run's keys (the run id in config.json)")
+    which.add_argument("--all-runs", action="store_true", help="every simlib:* key")
+    clean.set_defaults(func=cmd_clean)
+    return parser
+
+
+# ---- commands ----------------------------------------------------------------------------------------------------
+_SCENARIO_FLAGS = ("users", "vus", "duration_s", "think_ms", "seats", "window_s", "arrival", "seat_choice", "ttl_ms",
+                   "hold_ms", "seed", "max_rate", "pool_size", "workers", "timeout_ms", "max_retries", "nodes", "redis_url")
+
+
+def scenario_from_args(args: argparse.Namespace, strategy: str) -> Scenario:
+    if args.config:
+        try:
+            data = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--config {args.config}: cannot read it as JSON ({exc})") from None
+        return Scenario.from_dict(data.get("scenario", data)).with_(
+            redis_url=args.redis_url, lock_urls=tuple(args.lock_urls)).validate()
+    values = {name: getattr(args, name) for name in _SCENARIO_FLAGS}
+    if values["users"] is None and values["vus"] is None:
+        values["users"] = Scenario().users
+    return Scenario(strategy=strategy, lock_urls=tuple(args.lock_urls), **values).validate()
+
+
+def _progress(args: argparse.Namespace, scenario: Scenario, label: str):
+    if args.quiet:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=scenario.users, desc=label, unit="fan", file=sys.stderr, delay=2.0, leave=False, dynamic_ncols=True)
+    return bar, bar.update
+
+
+def cmd_burst(args: argparse.Namespace) -> int:
+    from . import thresholds
+    from .lab import run_burst
+    from .report import prepare_out_dir, text_summary, write_run
+
+    scenario = scenario_from_args(args, args.strategy)
+    checks = [thresholds.parse(text) for text in args.threshold]
+    out = prepare_out_dir(args.out, force=args.force) if args.out else None
+    bar, progress = _progress(args, scenario, scenario.strategy)
+    try:
+        result = _run(run_burst_with_progress(scenario, args.allow_foreign, progress))
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = result.summary()
+    results = [(t.text, *t.holds(summary)) for t in checks]
+    summary["thresholds"] = [{"threshold": text, "ok": ok, "value": value} for text, ok, value in results]
+    if out:
+        write_run(result, out)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(text_summary(result, results))
+    failed = (args.check or checks) and (not result.valid or not all(ok for _, ok, _ in results))
+    return EXIT_CHECK_FAILED if failed else EXIT_OK
+
+
+async def run_burst_with_progress(scenario: Scenario, allow_foreign: bool, progress):
+    from .lab import Lab
+
+    with Lab.for_scenarios([scenario], allow_foreign=allow_foreign) as lab:
+        return await lab.burst(scenario, progress=progress)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .lab import compare
+    from .report import compare_table, prepare_out_dir, write_run
+
+    known = strategy_names()
+    chosen = list(known) if args.strategies.strip() == "all" else [n.strip() for n in args.strategies.split(",") if n.strip()]
+    for name in chosen:
+        if name not in known:
+            from .config import did_you_mean
+
+            raise UsageError(f"--strategies: '{name}' is unknown: {did_you_mean(name, known)}")
+    if not chosen:
+        raise UsageError("--strategies names no strategy: give 'all' or a comma-separated list")
+    if not 1 <= args.repeat <= 100:
+        raise UsageError(f"--repeat must be from 1 to 100 (got {args.repeat})")
+    base = scenario_from_args(args, chosen[0])
+    out = prepare_out_dir(args.out, force=args.force) if args.out else None
+    bars = []
+
+    def progress_factory(scenario: Scenario, index: int):
+        bar, progress = _progress(args, scenario, f"{scenario.strategy} #{index + 1}")
+        if bar is not None:
+            bars.append(bar)
+        return progress
+
+    try:
+        results = _run(compare(base, strategies=chosen, repeat=args.repeat, allow_foreign=args.allow_foreign,
+                               progress_factory=progress_factory))
+    finally:
+        for bar in bars:
+            bar.close()
+    if out:
+        for index, result in enumerate(results):
+            repeat_index = index % args.repeat
+            folder = out / (result.scenario.strategy + (f"-{repeat_index + 1}" if args.repeat > 1 else ""))
+            write_run(result, folder)
+        (out / "compare.json").write_text(json.dumps([r.summary() for r in results], indent=2) + "\n")
+        (out / "compare.txt").write_text(compare_table(results) + "\n")
+    if args.json:
+        print(json.dumps([r.summary() for r in results]))
+    else:
+        print(compare_table(results))
+    return EXIT_OK
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    for cls in all_strategies():
+        kind = "exclusive" if cls.exclusive else "UNSAFE"
+        print(f"{cls.name:<12} {kind:<10} {cls.guarantee}")
+    return EXIT_OK
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from .clean import clean
+
+    removed = _run(clean(args.urls, run_id=args.run, all_runs=args.all_runs))
+    for url, count in removed:
+        print(f"{url}: removed {count:,} simlib key{'s' if count != 1 else ''}")
+    return EXIT_OK
+
+
+# ---- running -----------------------------------------------------------------------------------------------------
+def _run(coro):
+    """asyncio.run, with SIGTERM treated like Ctrl-C so every finally block (servers, run keys) runs."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGTERM, os.kill, os.getpid(), signal.SIGINT)
+        except (NotImplementedError, RuntimeError):
+            pass
+        return await coro
+
+    return asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except SimlibError as exc:
+        print(f"simlib: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("simlib: interrupted; servers stopped, run keys removed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception:  # a bug in simlib: say so, with the traceback
+        traceback.print_exc()
+        print("simlib: internal error (a bug: please report it with the traceback above)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Drive one burst: release fans on schedule, let the strategy act, and time every attempt.
+
+The runner is the race official with the only stopwatch. A fixed set of worker tasks pulls fans in arrival order
+(instead of one task per fan fighting for the pool); each worker sleeps until its fan is due, then calls
+``strategy.book``. If every worker is busy when a fan is due, the fan is released late and the lag says so:
+response time is measured from the scheduled arrival, so a slow harness cannot hide queueing (coordinated
+omission). The closed model (k6's constant-vus) runs ``vus`` loops of book-then-think for a fixed duration.
+
+The runner gets clients, never servers, and it cleans up its own run prefix when done.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from asyncio_throttle import Throttler
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .config import Scenario
+from .keys import KeySpace, delete_prefix, new_run_id
+from .record import ATTEMPT_COLUMNS, INFO, Result
+from .strategies import Context
+from .strategies import get as get_strategy
+from .workload import SeatChooser, open_schedule, vu_rng
+
+#: Head start between creating the workers and the first scheduled arrival, so start-up is not counted as lag.
+START_DELAY_NS = 20_000_000
+SNAPSHOT_CHUNK = 10_000
+
+Clock = Callable[[], int]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The server's final word: each seat's owner and the ledger of bookings, read once after the burst."""
+
+    owners: dict[int, int]
+    """seat_id -> user_id of the final owner; seats nobody owns are absent."""
+    ledger: list[tuple[int, int, str]] = field(default_factory=list)
+    """(seat_id, user_id, token) in append order."""
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    run_id: str
+    attempts: pd.DataFrame
+    snapshot: Snapshot
+    keys_removed: int
+    """Keys under the run prefix that the cleanup removed from all servers."""
+
+
+def throttler_for(max_rate: float | None) -> Throttler | None:
+    """asyncio-throttle caps how many attempts start per period (like k6's rps); it cannot pace arrivals itself."""
+    if max_rate is None:
+        return None
+    rate_limit = max(1, round(max_rate))
+    return Throttler(rate_limit=rate_limit, period=rate_limit / max_rate)
+
+
+async def _timed_book(strategy, user_id: int, seat_id: int, clock: Clock) -> tuple[int, int, Result]:
+    started = clock()
+    try:
+        result = await strategy.book(user_id, seat_id)
+    except (RedisTimeoutError, asyncio.TimeoutError) as exc:
+        result = Result(INFO, "timeout", error=str(exc) or type(exc).__name__)
+    except (RedisError, OSError) as exc:
+        result = Result(INFO, "error", error=f"{type(exc).__name__}: {exc}")
+    return started, clock(), result
+
+
+def _row(run_id, strategy, user_id, seat_id, scheduled_ns, started, ended, t0, r: Result) -> tuple:
+    return (
+        run_id, strategy, int(user_id), int(seat_id), scheduled_ns / 1e9, started - t0, ended - t0,
+        (started - t0 - scheduled_ns) / 1e6, (ended - started) / 1e6, (ended - t0 - scheduled_ns) / 1e6,
+        r.outcome, r.reason, r.retries, r.round_trips, r.lock_token, r.fence_token, r.error,
+    )
+
+
+async def _run_open(scenario: Scenario, strategy, run_id: str, clock: Clock, progress: Callable[[int], None] | None):
+    schedule = open_schedule(scenario)
+    users, seats = schedule.user_ids.tolist(), schedule.seat_ids.tolist()
+    due_ns = (schedule.scheduled_s * 1e9).astype(np.int64).tolist()
+    total = len(users)
+    rows: list[tuple | None] = [None] * total
+    throttler = throttler_for(scenario.max_rate)
+    cursor = 0
+    t0 = clock() + START_DELAY_NS
+
+    async def worker() -> None:
+        nonlocal cursor
+        while cursor < total:
+            i = cursor
+            cursor += 1
+            wait_ns = t0 + due_ns[i] - clock()
+            if wait_ns > 0:
+                await asyncio.sleep(wait_ns / 1e9)
+            if throttler is None:
+                started, ended, result = await _timed_book(strategy, users[i], seats[i], clock)
+            else:
+                async with throttler:
+                    started, ended, result = await _timed_book(strategy, users[i], seats[i], clock)
+            rows[i] = _row(run_id, strategy.name, users[i], seats[i], due_ns[i], started, ended, t0, result)
+            if progress is not None:
+                progress(1)
+
+    await asyncio.gather(*(worker() for _ in range(min(scenario.worker_count, total))))
+    return rows
+
+
+async def _run_closed(scenario: Scenario, strategy, run_id: str, clock: Clock, progress: Callable[[int], None] | None):
+    assert scenario.vus is not None
+    chooser = SeatChooser(scenario.seat_choice, scenario.seats)
+    throttler = throttler_for(scenario.max_rate)
+    rows: list[tuple] = []
+    t0 = clock() + START_DELAY_NS
+    end_ns = t0 + int(scenario.duration_s * 1e9)
+    think_s = scenario.think_ms / 1000
+
+    async def virtual_user(vu: int) -> None:
+        rng = vu_rng(scenario.seed, vu)
+        wait_ns = t0 - clock()
+        if wait_ns > 0:
+            await asyncio.sleep(wait_ns / 1e9)
+        while clock() < end_ns:
+            seat = int(chooser.draw(rng, 1)[0])
+            if throttler is None:
+                started, ended, result = await _timed_book(strategy, vu, seat, clock)
+            else:
+                async with throttler:
+                    started, ended, result = await _timed_book(strategy, vu, seat, clock)
+            rows.append(_row(run_id, strategy.name, vu, seat, started - t0, started, ended, t0, result))
+            if progress is not None:
+                progress(1)
+            if think_s > 0:
+                await asyncio.sleep(think_s)
+
+    await asyncio.gather(*(virtual_user(vu) for vu in range(scenario.vus)))
+    rows.sort(key=lambda row: row[5])
+    return rows
+
+
+async def read_snapshot(store, keys: KeySpace, seats: int) -> Snapshot:
+    owners: dict[int, int] = {}
+    for low in range(0, seats, SNAPSHOT_CHUNK):
+        ids = range(low, min(seats, low + SNAPSHOT_CHUNK))
+        values = await store.mget([keys.seat(i) for i in ids])
+        owners.update((seat, int(value)) for seat, value in zip(ids, values) if value is not None)
+    ledger = []
+    for raw in await store.lrange(keys.ledger, 0, -1):
+        seat, user, token = raw.decode().split(":", 2)
+        ledger.append((int(seat), int(user), token))
+    return Snapshot(owners=owners, ledger=ledger)
+
+
+def attempts_frame(rows: list) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=list(ATTEMPT_COLUMNS))
+    frame["fence_token"] = frame["fence_token"].astype("Int64")
+    return frame
+
+
+async def run_burst_with_clients(
+    scenario: Scenario,
+    store,
+    lock_clients=(),
+    *,
+    run_id: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    clock: Clock = time.perf_counter_ns,
+) -> RunOutput:
+    """Run one burst with ready clients. Keys live under ``simlib:<run_id>:`` and are removed afterwards."""
+    scenario.validate()
+    run_id = run_id or new_run_id()
+    keys = KeySpace(run_id)
+    strategy_cls = get_strategy(scenario.strategy)
+    context = Context(
+        store=store,
+        keys=keys,
+        ttl_ms=int(round(scenario.ttl_ms)),
+        hold_ms=scenario.hold_ms,
+        max_retries=scenario.max_retries,
+        clock_ns=clock,
+        lock_clients=tuple(lock_clients) if strategy_cls.needs_lock_servers else (),
+        rng=random.Random(scenario.seed),
+    )
+    strategy = strategy_cls(context)
+    cleanup_clients = [store, *context.lock_clients]
+    try:
+        await strategy.prepare()
+        if scenario.closed:
+            rows = await _run_closed(scenario, strategy, run_id, clock, progress)
+        else:
+            rows = await _run_open(scenario, strategy, run_id, clock, progress)
+        snapshot = await read_snapshot(store, keys, scenario.seats)
+    finally:
+        removed = 0
+        for client in cleanup_clients:
+            removed += await delete_prefix(client, keys.prefix)
+    return RunOutput(run_id=run_id, attempts=attempts_frame(rows), snapshot=snapshot, keys_removed=removed)
