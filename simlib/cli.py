@@ -8,70 +8,107 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
-import math
 import os
 import signal
 import sys
 import traceback
 from pathlib import Path
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from . import __version__
-from .config import ARRIVALS, SEAT_CHOICES, Scenario
-from .errors import EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SimlibError, UsageError
-from .strategies import all_strategies, names as strategy_names
+from .config import ARRIVALS, LIMITS, SEAT_CHOICES, Scenario, did_you_mean
+from .config import _flag as flag_of
+from .errors import (EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE,
+                     SimlibError, UsageError)
+from .strategies import all_strategies, get as get_strategy, names as strategy_names
+from .urls import redact
 
 EPILOG_EXIT = "exit status: 0 ok, 1 --check failed, 2 usage, 3 server unreachable/auth/no binary, 4 server refused, 130 interrupted"
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (naming the flag) and exit status 2."""
+    """argparse, but a usage error is one line (naming the flag, passwords masked) and exit status 2."""
+
+    commands: dict[str, "Parser"] = {}
+    """The subcommands' parsers by name (set on the top-level parser), so each reports its own unknown flags."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"simlib: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_USAGE, f"simlib: {redact(message)}{self._suggestion(message)} (see '{self.prog} --help')\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        # unknown flags are reported by the parser that owns them, so the hint names the subcommand's flags
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            owner = self.commands.get(getattr(parsed, "command", None) or "", self)
+            owner.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _suggestion(self, message: str) -> str:
+        prefix = "unrecognized arguments: "
+        if not message.startswith(prefix):
+            return ""
+        flags = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
+        for word in message[len(prefix):].split():
+            if word.startswith("--"):
+                close = difflib.get_close_matches(word.split("=", 1)[0], flags, n=1)
+                if close:
+                    return f"; did you mean {close[0]}?"
+        return ""
 
 
-def _number(kind, *, positive: bool = False):
+def _number(name: str, kind: type):
+    """An argparse type for a numeric flag: parses the text; the range (and NaN/infinity) is checked by validate."""
+    limit = LIMITS.get(name)
+    accepted = f": {flag_of(name)} takes {limit.describe()}" if limit else ""
+
     def convert(text: str):
         try:
-            value = kind(text)
+            return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a {'whole number' if kind is int else 'number'}") from None
-        if isinstance(value, float) and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"'{text}' is not finite")
-        return value
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is not a {'whole number' if kind is int else 'number'}{accepted}"
+            ) from None
 
     convert.__name__ = kind.__name__
     return convert
 
 
-INT, FLOAT = _number(int), _number(float)
+def INT(name: str):
+    return _number(name, int)
+
+
+def FLOAT(name: str):
+    return _number(name, float)
 
 
 def _add_workload_flags(p: argparse.ArgumentParser) -> None:
     d = Scenario()
     g = p.add_argument_group("workload (deterministic from --seed)")
-    g.add_argument("--users", type=INT, default=None, help=f"fans in the open model [{d.users:,}]")
-    g.add_argument("--vus", type=INT, help="closed model, like k6 constant-vus: virtual users looping book-then-think")
-    g.add_argument("--duration-s", type=FLOAT, default=d.duration_s, help=f"closed model: how long the VUs loop [{d.duration_s:g}]")
-    g.add_argument("--think-ms", type=FLOAT, default=d.think_ms, help=f"closed model: pause between iterations [{d.think_ms:g}]")
-    g.add_argument("--seats", type=INT, default=d.seats, help=f"seats in the venue [{d.seats}]")
-    g.add_argument("--window-s", type=FLOAT, default=d.window_s, help=f"arrival window, seconds; 0 only with burst [{d.window_s:g}]")
+    g.add_argument("--users", type=INT("users"), default=None, help=f"fans in the open model [{d.users:,}]")
+    g.add_argument("--vus", type=INT("vus"), help="closed model, like k6 constant-vus: virtual users looping book-then-think")
+    g.add_argument("--duration-s", type=FLOAT("duration_s"), default=d.duration_s, help=f"closed model: how long the VUs loop [{d.duration_s:g}]")
+    g.add_argument("--think-ms", type=FLOAT("think_ms"), default=d.think_ms, help=f"closed model: pause between iterations [{d.think_ms:g}]")
+    g.add_argument("--seats", type=INT("seats"), default=d.seats, help=f"seats in the venue [{d.seats}]")
+    g.add_argument("--window-s", type=FLOAT("window_s"), default=d.window_s, help=f"arrival window, seconds; 0 only with burst [{d.window_s:g}]")
     g.add_argument("--arrival", default=d.arrival, help=f"{' | '.join(ARRIVALS)}: all at t=0, evenly spaced, or Poisson [{d.arrival}]")
     g.add_argument("--seat-choice", default=d.seat_choice,
                    help=f"{' | '.join(SEAT_CHOICES)}: seat 0 for all, any seat, or Zipf s=1 best seats first [{d.seat_choice}]")
-    g.add_argument("--seed", type=INT, default=d.seed, help=f"same seed, same schedule and seat choices [{d.seed}]")
+    g.add_argument("--seed", type=INT("seed"), default=d.seed, help=f"same seed, same schedule and seat choices [{d.seed}]")
     s = p.add_argument_group("strategy tunables")
-    s.add_argument("--ttl-ms", type=FLOAT, default=d.ttl_ms, help=f"lock lease [{d.ttl_ms:g}]")
-    s.add_argument("--hold-ms", type=FLOAT, default=d.hold_ms,
+    s.add_argument("--ttl-ms", type=FLOAT("ttl_ms"), default=d.ttl_ms, help=f"lock lease [{d.ttl_ms:g}]")
+    s.add_argument("--hold-ms", type=FLOAT("hold_ms"), default=d.hold_ms,
                    help=f"the race window: time a winner spends between deciding and confirming [{d.hold_ms:g}]")
-    s.add_argument("--max-retries", type=INT, default=d.max_retries, help=f"optimistic WATCH retries and Redlock retries [{d.max_retries}]")
-    s.add_argument("--nodes", type=INT, default=d.nodes, help=f"Redlock lock servers to start (odd, >= 3) [{d.nodes}]")
+    s.add_argument("--max-retries", type=INT("max_retries"), default=d.max_retries, help=f"optimistic WATCH retries and Redlock retries [{d.max_retries}]")
+    s.add_argument("--nodes", type=INT("nodes"), default=d.nodes, help=f"Redlock lock servers to start (odd, >= 3) [{d.nodes}]")
     r = p.add_argument_group("runner")
-    r.add_argument("--pool-size", type=INT, default=d.pool_size, help=f"connections per server (blocking pool) [{d.pool_size}]")
-    r.add_argument("--workers", type=INT, help="worker tasks pulling fans in arrival order [pool size]")
-    r.add_argument("--timeout-ms", type=FLOAT, default=d.timeout_ms, help=f"per command; a timeout is recorded as info [{d.timeout_ms:g}]")
-    r.add_argument("--max-rate", type=FLOAT, help="cap attempts started per second, like k6's rps (asyncio-throttle)")
+    r.add_argument("--pool-size", type=INT("pool_size"), default=d.pool_size, help=f"connections per server (blocking pool) [{d.pool_size}]")
+    r.add_argument("--workers", type=INT("workers"), help="worker tasks pulling fans in arrival order [pool size]")
+    r.add_argument("--timeout-ms", type=FLOAT("timeout_ms"), default=d.timeout_ms, help=f"per command; a timeout is recorded as info [{d.timeout_ms:g}]")
+    r.add_argument("--max-rate", type=FLOAT("max_rate"), help="cap attempts started per second, like k6's rps (asyncio-throttle)")
     c = p.add_argument_group("servers (default: simlib starts private ones on 127.0.0.1)")
     c.add_argument("--redis-url", metavar="URL", help="the store, and the single-instance lock server (redis://, rediss://, unix://)")
     c.add_argument("--lock-url", metavar="URL", action="append", default=[], dest="lock_urls",
@@ -118,7 +155,7 @@ def build_parser() -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     compare.add_argument("--strategies", default="all", help="all, or a comma-separated list [all]")
-    compare.add_argument("--repeat", type=INT, default=1, help="runs per strategy; the table shows medians [1]")
+    compare.add_argument("--repeat", type=INT("repeat"), default=1, help="runs per strategy; the table shows medians [1]")
     _add_workload_flags(compare)
     compare.set_defaults(func=cmd_compare)
 
@@ -135,6 +172,7 @@ def build_parser() -> Parser:
     which.add_argument("--run", metavar="ID", help="one run's keys (the run id in config.json)")
     which.add_argument("--all-runs", action="store_true", help="every simlib:* key")
     clean.set_defaults(func=cmd_clean)
+    parser.commands = {"burst": burst, "compare": compare, "strategies": listing, "clean": clean}
     return parser
 
 
@@ -145,16 +183,26 @@ _SCENARIO_FLAGS = ("users", "vus", "duration_s", "think_ms", "seats", "window_s"
 
 def scenario_from_args(args: argparse.Namespace, strategy: str) -> Scenario:
     if args.config:
-        try:
-            data = json.loads(Path(args.config).read_text())
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--config {args.config}: cannot read it as JSON ({exc})") from None
-        return Scenario.from_dict(data.get("scenario", data)).with_(
+        # URLs are never replayed (config.json holds them masked): the servers are the ones named on this command line
+        return Scenario.from_dict(read_config(args.config)).with_(
             redis_url=args.redis_url, lock_urls=tuple(args.lock_urls)).validate()
     values = {name: getattr(args, name) for name in _SCENARIO_FLAGS}
     if values["users"] is None and values["vus"] is None:
         values["users"] = Scenario().users
     return Scenario(strategy=strategy, lock_urls=tuple(args.lock_urls), **values).validate()
+
+
+def read_config(path: str) -> dict:
+    """The scenario fields of a run's ``config.json`` (or of a bare JSON object of fields)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise UsageError(f"--config {path}: cannot read it as JSON ({reason}); give a config.json that simlib wrote") from None
+    scenario = data.get("scenario", data) if isinstance(data, dict) else data
+    if not isinstance(scenario, dict):
+        raise UsageError(f"--config {path}: expected a JSON object with a 'scenario' object, as in a run's config.json")
+    return scenario
 
 
 def _progress(args: argparse.Namespace, scenario: Scenario, label: str):
@@ -172,6 +220,9 @@ def cmd_burst(args: argparse.Namespace) -> int:
     from .report import prepare_out_dir, text_summary, write_run
 
     scenario = scenario_from_args(args, args.strategy)
+    if scenario.lock_urls and not get_strategy(scenario.strategy).needs_lock_servers:
+        raise UsageError(f"--lock-url names Redlock lock servers, which --strategy {scenario.strategy} does not use: "
+                         "drop --lock-url or use --strategy redlock")
     checks = [thresholds.parse(text) for text in args.threshold]
     out = prepare_out_dir(args.out, force=args.force) if args.out else None
     bar, progress = _progress(args, scenario, scenario.strategy)
@@ -208,8 +259,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     chosen = list(known) if args.strategies.strip() == "all" else [n.strip() for n in args.strategies.split(",") if n.strip()]
     for name in chosen:
         if name not in known:
-            from .config import did_you_mean
-
             raise UsageError(f"--strategies: '{name}' is unknown: {did_you_mean(name, known)}")
     if not chosen:
         raise UsageError("--strategies names no strategy: give 'all' or a comma-separated list")
@@ -285,17 +334,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SimlibError as exc:
-        print(f"simlib: {exc}", file=sys.stderr)
+        _say(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("simlib: interrupted; servers stopped, run keys removed", file=sys.stderr)
+        _say("interrupted; servers stopped, run keys removed")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
-    except Exception:  # a bug in simlib: say so, with the traceback
-        traceback.print_exc()
-        print("simlib: internal error (a bug: please report it with the traceback above)", file=sys.stderr)
+    except (RedisConnectionError, RedisTimeoutError) as exc:  # a server that passed the preflight went away
+        _say(f"lost a server during the run: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
+             "check the server and run again")
+        return EXIT_UNREACHABLE
+    except Exception:  # a bug in simlib: say so, with the traceback (passwords masked)
+        sys.stderr.write(redact(traceback.format_exc()))
+        _say("internal error (a bug: please report it with the traceback above)")
         return EXIT_INTERNAL
+
+
+def _say(message: str) -> None:
+    """One line on stderr, passwords masked."""
+    print(f"simlib: {redact(message)}", file=sys.stderr)
 
 
 def run() -> None:

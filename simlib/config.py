@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from .errors import UsageError
+from .urls import URL_SCHEMES, check_url, mask_url  # noqa: F401  (re-exported: config was their first home)
 
 ARRIVALS = ("burst", "uniform", "poisson")
 SEAT_CHOICES = ("same", "uniform", "hot")
-URL_SCHEMES = ("redis", "rediss", "unix")
 
 MAX_USERS = 10_000_000
 MAX_SEATS = 10_000_000
@@ -26,29 +26,74 @@ MAX_NODES = 15
 DEFAULT_TTL_MS = 30_000.0
 
 
-def did_you_mean(value: str, choices: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(value, list(choices), n=1)
+def did_you_mean(value: object, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=1) if isinstance(value, str) else []
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return f"choose from {', '.join(choices)}{hint}"
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``, safe for messages, logs and config.json."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
-
-
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The accepted range of one numeric field, stated once for validation, ``--help`` and the tests."""
+
+    kind: type
+    """``int`` (whole numbers only) or ``float`` (finite: NaN and infinity are refused)."""
+    low: float
+    high: float
+    low_open: bool = False
+    """True when ``low`` itself is refused (a timeout of 0 is no timeout)."""
+
+    def describe(self) -> str:
+        if self.kind is int:
+            return f"a whole number from {self.low:,} to {self.high:,}"
+        if self.low_open:
+            return f"a finite number above {_number(self.low)} and at most {_number(self.high)}"
+        return f"a finite number from {_number(self.low)} to {_number(self.high)}"
+
+    def accepts(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return False
+        if self.kind is int:
+            if not isinstance(value, numbers.Integral):
+                return False
+        elif not isinstance(value, numbers.Real) or not math.isfinite(value):
+            return False
+        above_low = value > self.low if self.low_open else value >= self.low
+        return above_low and value <= self.high
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise :class:`UsageError` naming the flag and the range unless ``value`` is accepted."""
+        if not self.accepts(value):
+            raise UsageError(f"{_flag(name)} must be {self.describe()} (got {value!r})")
+
+
+#: Every numeric field and its range. ``None`` is allowed for the optional ones (users, vus, max_rate, workers).
+LIMITS: dict[str, Limit] = {
+    "users": Limit(int, 1, MAX_USERS),
+    "vus": Limit(int, 1, MAX_POOL),
+    "duration_s": Limit(float, 0, 3600, low_open=True),
+    "think_ms": Limit(float, 0, 3_600_000),
+    "seats": Limit(int, 1, MAX_SEATS),
+    "window_s": Limit(float, 0, 3600),
+    "ttl_ms": Limit(float, 1, 86_400_000),
+    "hold_ms": Limit(float, 0, 60_000),
+    "seed": Limit(int, 0, 2**63 - 1),
+    "max_rate": Limit(float, 0, 1e9, low_open=True),
+    "pool_size": Limit(int, 1, MAX_POOL),
+    "workers": Limit(int, 1, MAX_POOL),
+    "timeout_ms": Limit(float, 0, 600_000, low_open=True),
+    "max_retries": Limit(int, 0, 1000),
+    "nodes": Limit(int, 3, MAX_NODES),
+}
+OPTIONAL = frozenset({"users", "vus", "max_rate", "workers"})
 
 
 @dataclass(frozen=True)
@@ -96,52 +141,33 @@ class Scenario:
         """Return self if every field is in range; otherwise raise :class:`UsageError` naming the flag."""
         from .strategies import registry  # local: strategies import config
 
-        names = registry.names()
-        if self.strategy not in names:
-            raise UsageError(f"--strategy '{self.strategy}' is unknown: {did_you_mean(self.strategy, names)}")
+        _choice("strategy", self.strategy, registry.names())
         if self.vus is not None and self.users is not None:
             raise UsageError("--vus (closed model) and --users (open model) exclude each other: give one")
         if self.vus is None and self.users is None:
             raise UsageError("give --users N (open model) or --vus N (closed model)")
-        if self.users is not None:
-            _int_range("users", self.users, 1, MAX_USERS)
-        if self.vus is not None:
-            _int_range("vus", self.vus, 1, MAX_POOL)
-            _finite("duration_s", self.duration_s, positive=True, upper=3600)
-            _finite("think_ms", self.think_ms, positive=False, upper=3_600_000)
-        _int_range("seats", self.seats, 1, MAX_SEATS)
-        _finite("window_s", self.window_s, positive=False, upper=3600)
-        if self.arrival not in ARRIVALS:
-            raise UsageError(f"--arrival '{self.arrival}' is unknown: {did_you_mean(self.arrival, ARRIVALS)}")
+        for name, limit in LIMITS.items():
+            value = getattr(self, name)
+            if not (value is None and name in OPTIONAL):
+                limit.check(name, value)
+        _choice("arrival", self.arrival, ARRIVALS)
         if self.window_s == 0 and self.arrival != "burst" and self.users is not None:
             raise UsageError(f"--window-s 0 only goes with --arrival burst (got --arrival {self.arrival})")
-        if self.seat_choice not in SEAT_CHOICES:
-            raise UsageError(
-                f"--seat-choice '{self.seat_choice}' is unknown: {did_you_mean(self.seat_choice, SEAT_CHOICES)}"
-            )
-        _finite("ttl_ms", self.ttl_ms, positive=True, upper=86_400_000)
-        if self.ttl_ms < 1:
-            raise UsageError(f"--ttl-ms must be at least 1 (got {self.ttl_ms}): Redis PX takes whole milliseconds")
-        _finite("hold_ms", self.hold_ms, positive=False, upper=60_000)
-        _int_range("seed", self.seed, 0, 2**63 - 1)
-        if self.max_rate is not None:
-            _finite("max_rate", self.max_rate, positive=True, upper=1e9)
-        _int_range("pool_size", self.pool_size, 1, MAX_POOL)
-        if self.workers is not None:
-            _int_range("workers", self.workers, 1, MAX_POOL)
-        _finite("timeout_ms", self.timeout_ms, positive=True, upper=600_000)
-        _int_range("max_retries", self.max_retries, 0, 1000)
-        _int_range("nodes", self.nodes, 3, MAX_NODES)
+        _choice("seat_choice", self.seat_choice, SEAT_CHOICES)
         if self.nodes % 2 == 0:
             raise UsageError(f"--nodes must be odd so a majority is unambiguous (got {self.nodes}); try {self.nodes + 1}")
-        urls = ([self.redis_url] if self.redis_url else []) + list(self.lock_urls)
-        for url in urls:
-            check_url(url)
-        seen: set[str] = set()
-        for url in urls:
+        if not isinstance(self.lock_urls, tuple):
+            raise UsageError(f"--lock-url must be a list of URLs (got {type(self.lock_urls).__name__})")
+        named = ([("--redis-url", self.redis_url)] if self.redis_url is not None else [])
+        named += [("--lock-url", url) for url in self.lock_urls]
+        seen: dict[str, str] = {}
+        for flag, url in named:
+            check_url(url, flag=flag)
             if url in seen:
-                raise UsageError(f"the URL {mask_url(url)} is given twice: each server may be named once")
-            seen.add(url)
+                raise UsageError(
+                    f"{flag} {mask_url(url)} is given twice (also as {seen[url]}): each server may be named once"
+                )
+            seen[url] = flag
         if self.lock_urls and (len(self.lock_urls) < 3 or len(self.lock_urls) % 2 == 0):
             raise UsageError(
                 f"--lock-url needs an odd number of Redlock servers, at least 3 (got {len(self.lock_urls)})"
@@ -159,40 +185,29 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Scenario":
+        """The scenario of a ``config.json`` (its ``scenario`` object); :meth:`validate` it before use."""
+        if not isinstance(data, dict):
+            raise UsageError(f"--config: expected a JSON object of scenario fields (got {type(data).__name__})")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise UsageError(f"--config: unknown field(s) {', '.join(unknown)}")
         data = dict(data)
         if "lock_urls" in data:
-            data["lock_urls"] = tuple(data["lock_urls"] or ())
+            lock_urls = data["lock_urls"] or ()
+            if not isinstance(lock_urls, (list, tuple)):
+                raise UsageError(f"--config: lock_urls must be a list of URLs (got {lock_urls!r:.60})")
+            data["lock_urls"] = tuple(lock_urls)
         return cls(**data)
+
+    def __repr__(self) -> str:  # URLs masked: a notebook or a traceback may show it
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.to_dict(masked=True).items())
+        return f"Scenario({shown})"
 
     def with_(self, **changes: Any) -> "Scenario":
         return replace(self, **changes)
 
 
-def check_url(url: str) -> None:
-    try:
-        scheme = urlsplit(url).scheme
-    except ValueError:
-        raise UsageError(f"URL '{mask_url(url)}' cannot be parsed; expected redis://host:port") from None
-    if scheme not in URL_SCHEMES:
-        raise UsageError(
-            f"URL '{mask_url(url)}' has scheme '{scheme or '(none)'}': use {', '.join(s + '://' for s in URL_SCHEMES)}"
-        )
-
-
-def _int_range(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"{_flag(name)} must be a whole number from {low:,} to {high:,} (got {value!r})")
-    if not low <= value <= high:
-        raise UsageError(f"{_flag(name)} must be from {low:,} to {high:,} (got {value:,})")
-
-
-def _finite(name: str, value: Any, *, positive: bool, upper: float) -> None:
-    kind = "positive" if positive else "non-negative"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
-        raise UsageError(f"{_flag(name)} must be a finite {kind} number up to {upper:g} (got {value!r})")
-    if value < 0 or (positive and value == 0) or value > upper:
-        raise UsageError(f"{_flag(name)} must be a finite {kind} number up to {upper:g} (got {value:g})")
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError(f"{_flag(name)} {value!r} is unknown: {did_you_mean(value, choices)}")

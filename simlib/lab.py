@@ -18,6 +18,7 @@ import datetime as _dt
 import os
 import platform
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -26,11 +27,12 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.retry import Retry as SyncRetry
 
 from . import __version__
 from .audit import Verdict, audit
 from .config import Scenario, mask_url
-from .errors import ServerRefused, ServerUnavailable, UsageError
+from .errors import ServerRefused, ServerUnavailable, SimlibError, UsageError
 from .keys import ROOT
 from .metrics import Metrics, compute
 from .runner import RunOutput, run_burst_with_clients
@@ -39,8 +41,12 @@ from .strategies import get as get_strategy
 from .strategies import names as strategy_names
 
 SCHEMA_VERSION = 1
-PREFLIGHT_TIMEOUT_S = 2.0
+#: Connect and first-answer timeout of the preflight; all servers are checked at once, so N dead ones cost this once.
+PREFLIGHT_TIMEOUT_S = 1.0
+#: Extra time the preflight waits for a check stuck outside the socket timeouts (a slow DNS lookup).
+PREFLIGHT_GRACE_S = 0.5
 FOREIGN_SAMPLES = 16
+PRIMARY_ROLES = ("master", "primary")
 
 
 def no_retry() -> Retry:
@@ -67,7 +73,7 @@ class Endpoint:
     """One server a run uses: its role (``store`` or ``lock-N``), how to reach it, and what it is."""
 
     role: str
-    url: str
+    url: str = field(repr=False)  # carries the password: show public_url
     binary: str
     version: str
     server: Server | None = None
@@ -81,29 +87,35 @@ class Endpoint:
         return {"role": self.role, "binary": self.binary, "version": self.version, "url": self.public_url}
 
 
-def preflight(role: str, url: str, *, allow_foreign: bool = False) -> Endpoint:
-    """Check a user-given server: reachable, authenticated, a writable primary, no eviction, nothing foreign."""
+def preflight(role: str, url: str, *, allow_foreign: bool = False, answered: threading.Event | None = None) -> Endpoint:
+    """Check a user-given server: reachable, authenticated, a writable primary, no eviction, nothing foreign.
+
+    Reads only (INFO, DBSIZE, RANDOMKEY, SCAN): nothing is written, and redis-py's retries are off so a dead server
+    fails once, within :data:`PREFLIGHT_TIMEOUT_S`. ``answered`` is set once the server has answered INFO.
+    """
     shown = mask_url(url)
     try:
         client = redis.Redis.from_url(
-            url, socket_timeout=PREFLIGHT_TIMEOUT_S, socket_connect_timeout=PREFLIGHT_TIMEOUT_S, retry=Retry(NoBackoff(), 0)
+            url, socket_timeout=PREFLIGHT_TIMEOUT_S, socket_connect_timeout=PREFLIGHT_TIMEOUT_S,
+            retry=SyncRetry(NoBackoff(), 0),
         )
-    except ValueError as exc:
-        raise UsageError(f"URL {shown} is malformed: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{role} URL {shown} is malformed: {exc}") from None
     try:
         info = client.info()
+        if answered is not None:
+            answered.set()
         _refuse_unsafe(shown, info)
         if not allow_foreign:
             _refuse_foreign(shown, client)
-    except redis.AuthenticationError:
-        raise ServerUnavailable(f"{role} server {shown}: authentication failed; check the password in the URL") from None
+    except redis.AuthenticationError as exc:
+        raise ServerUnavailable(_auth_failure(role, url, shown, exc)) from None
     except redis.ResponseError as exc:
         if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
-            raise ServerUnavailable(f"{role} server {shown}: authentication required or wrong; put the password in the URL") from None
+            raise ServerUnavailable(_auth_failure(role, url, shown, exc)) from None
         raise ServerRefused(f"{role} server {shown} answered with an error: {exc}") from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        reason = str(exc).split("\n")[0] or type(exc).__name__
-        raise ServerUnavailable(f"{role} server {shown} is unreachable: {reason}") from None
+        raise ServerUnavailable(_unreachable(role, url, shown, exc)) from None
     finally:
         client.close()
     version = str(info.get("valkey_version") or info.get("redis_version") or "")
@@ -111,8 +123,76 @@ def preflight(role: str, url: str, *, allow_foreign: bool = False) -> Endpoint:
     return Endpoint(role=role, url=url, binary=f"{binary} (external)", version=version, server_run_id=str(info.get("run_id", "")))
 
 
+def _auth_failure(role: str, url: str, shown: str, exc: Exception) -> str:
+    if "@" not in url and "password=" not in url:
+        return f"{role} server {shown} requires a password: put it in the URL, e.g. redis://:PASSWORD@host:port/0"
+    return f"{role} server {shown}: authentication failed (wrong user or password); check the credentials in the URL"
+
+
+def _unreachable(role: str, url: str, shown: str, exc: Exception) -> str:
+    reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+    if url.startswith("rediss://") and isinstance(exc, (redis.TimeoutError, TimeoutError)) and _speaks_plain(url):
+        return (f"{role} server {shown}: TLS handshake got no answer, and the port speaks plain Redis: "
+                "use redis:// instead of rediss://")
+    if url.startswith("rediss://"):
+        return f"{role} server {shown}: TLS connection failed ({reason}); check the port and certificates"
+    if "closed by server" in reason.lower() or "connection reset" in reason.lower():
+        return f"{role} server {shown} closed the connection ({reason}); if it expects TLS, use rediss://"
+    return f"{role} server {shown} is unreachable ({reason}); check the host, the port and that the server runs"
+
+
+def _speaks_plain(url: str) -> bool:
+    """True if the host and port of a rediss:// URL answer a plain (non-TLS) PING, even with an auth error."""
+    plain = redis.Redis.from_url(
+        "redis://" + url[len("rediss://"):].split("?", 1)[0],
+        socket_timeout=PREFLIGHT_TIMEOUT_S / 2, socket_connect_timeout=PREFLIGHT_TIMEOUT_S / 2,
+        retry=SyncRetry(NoBackoff(), 0), protocol=2,
+    )
+    try:
+        plain.ping()
+        return True
+    except (redis.AuthenticationError, redis.ResponseError):
+        return True
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        plain.close()
+
+
+def preflight_all(named: list[tuple[str, str]], *, allow_foreign: bool = False) -> list[Endpoint]:
+    """:func:`preflight` every ``(role, url)`` at once: five dead servers fail together, in one timeout."""
+    results: dict[int, Endpoint | BaseException] = {}
+    answered = [threading.Event() for _ in named]
+
+    def check(index: int, role: str, url: str) -> None:
+        try:
+            results[index] = preflight(role, url, allow_foreign=allow_foreign, answered=answered[index])
+        except BaseException as exc:  # handed to the caller's thread below
+            results[index] = exc
+
+    threads = [threading.Thread(target=check, args=(i, role, url), name=f"simlib-preflight-{role}", daemon=True)
+               for i, (role, url) in enumerate(named)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 2 * PREFLIGHT_TIMEOUT_S + PREFLIGHT_GRACE_S
+    for index, thread in enumerate(threads):
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if answered[index].is_set():
+            thread.join()  # it answered: the foreign-key scan may take a while on a big database, but it ends
+    failures = [results.get(i) for i in range(len(named)) if not isinstance(results.get(i), Endpoint)]
+    if failures:
+        first = failures[0]
+        if first is None:  # still stuck (e.g. in a DNS lookup) after the deadline
+            role, url = next((r, u) for i, (r, u) in enumerate(named) if i not in results)
+            first = ServerUnavailable(f"{role} server {mask_url(url)} did not answer within {PREFLIGHT_TIMEOUT_S:g} s")
+        if len(failures) > 1 and isinstance(first, SimlibError):
+            raise type(first)(f"{first} (and {len(failures) - 1} more of the {len(named)} servers failed too)")
+        raise first
+    return [results[i] for i in range(len(named))]
+
+
 def _refuse_unsafe(shown: str, info: dict) -> None:
-    if info.get("role") not in (None, "master"):
+    if info.get("role") not in (None, *PRIMARY_ROLES):
         raise ServerRefused(f"{shown} is a replica (role {info.get('role')}); point simlib at a primary")
     if str(info.get("cluster_enabled", 0)) == "1":
         raise ServerRefused(f"{shown} runs in cluster mode, which simlib does not support; use a standalone server")
@@ -224,6 +304,12 @@ class Lab:
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> "Lab":
+        """Check the user's servers (all at once, before starting anything), then start the missing ones."""
+        named = [("store", self.redis_url)] if self.redis_url else []
+        if self.with_lock_servers:
+            named += [(f"lock-{i + 1}", url) for i, url in enumerate(self.lock_urls)]
+        external = {e.role: e for e in preflight_all(named, allow_foreign=self.allow_foreign)}
+        _refuse_same_server_twice(list(external.values()))
         roles_to_start: list[str] = []
         if self.redis_url is None:
             roles_to_start.append("store")
@@ -232,18 +318,10 @@ class Lab:
         try:
             if roles_to_start:
                 self._group = ServerGroup.start(roles_to_start, binary=find_binary())
-            self.store = (
-                preflight("store", self.redis_url, allow_foreign=self.allow_foreign)
-                if self.redis_url
-                else _embedded_endpoint(self._group.by_role("store"))
-            )
+            self.store = external.get("store") or _embedded_endpoint(self._group.by_role("store"))
             if self.with_lock_servers:
-                self.locks = (
-                    [preflight(f"lock-{i + 1}", url, allow_foreign=self.allow_foreign) for i, url in enumerate(self.lock_urls)]
-                    if self.lock_urls
-                    else [_embedded_endpoint(self._group.by_role(f"lock-{i + 1}")) for i in range(self.nodes)]
-                )
-            _refuse_same_server_twice([self.store, *self.locks])
+                lock_roles = [f"lock-{i + 1}" for i in range(len(self.lock_urls) or self.nodes)]
+                self.locks = [external.get(role) or _embedded_endpoint(self._group.by_role(role)) for role in lock_roles]
         except BaseException:
             self.close()
             raise
