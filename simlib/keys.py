@@ -48,7 +48,15 @@ async def delete_prefix(client, prefix: str) -> int:
     """UNLINK every key that starts with ``prefix`` (which must be one of ours). Returns how many were removed."""
     if not prefix.startswith(ROOT) or len(prefix) <= len(ROOT):
         raise ValueError(f"refusing to delete outside a simlib run prefix: {prefix!r}")
-    pattern = _glob_escape(prefix) + "*"
+    return await _unlink_matching(client, _glob_escape(prefix) + "*")
+
+
+async def delete_all_runs(client) -> int:
+    """UNLINK every ``simlib:`` key (what ``simlib clean --all-runs`` does). Returns how many were removed."""
+    return await _unlink_matching(client, _glob_escape(ROOT) + "*")
+
+
+async def _unlink_matching(client, pattern: str) -> int:
     removed = 0
     batch: list[bytes] = []
     async for key in client.scan_iter(match=pattern, count=SCAN_BATCH):

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import mask_url
+from .urls import redact
 from .errors import UsageError
 from .lab import BurstResult, machine
 
@@ -111,7 +111,10 @@ def prepare_out_dir(path: str | Path, *, force: bool) -> Path:
         raise UsageError(f"--out {out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise UsageError(f"--out {out}: folder is not empty; choose another or add --force to overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create the folder ({exc.strerror}); choose a writable place") from None
     return out
 
 
@@ -122,7 +125,7 @@ def write_run(result: BurstResult, out: Path, *, argv: list[str] | None = None, 
         "run_id": result.run_id,
         "started_at": result.started_at,
         "scenario": result.scenario.to_dict(masked=True),
-        "argv": [mask_url(a) if "://" in a else a for a in (argv if argv is not None else sys.argv[1:])],
+        "argv": [redact(a) for a in (argv if argv is not None else sys.argv[1:])],
         "servers": list(result.servers),
         "machine": machine(),
         **(extra or {}),

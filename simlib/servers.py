@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ServerUnavailable
@@ -80,11 +80,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.setsid()  # Ctrl-C in the terminal reaches simlib only; simlib stops its servers itself
+def _die_with_parent(parent_pid: int):
+    """The child's set-up between fork and exec: die with simlib, and leave the terminal's Ctrl-C to simlib.
+
+    Linux sends the parent-death signal when the *thread* that forked the child ends, so servers must be started
+    from a thread that lives as long as they do (the main thread, or the one running the event loop).
+    """
+
+    def setup() -> None:
+        if sys.platform.startswith("linux"):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent_pid:  # simlib died before the signal was armed
+                os._exit(1)
+        os.setsid()  # Ctrl-C in the terminal reaches simlib only; simlib stops its servers itself
+
+    return setup
 
 
 @dataclass
@@ -94,8 +105,8 @@ class Server:
     role: str
     binary: str
     port: int
-    password: str
-    process: subprocess.Popen
+    password: str = field(repr=False)
+    process: subprocess.Popen = field(repr=False)
     version: str = ""
 
     @property
@@ -173,7 +184,7 @@ def start_server(role: str, *, binary: str | None = None, extra: dict[str, str] 
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_die_with_parent(os.getpid()),
                 close_fds=True,
             )
         except OSError as exc:
