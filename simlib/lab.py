@@ -26,6 +26,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.retry import Retry as SyncRetry
 
 from . import __version__
 from .audit import Verdict, audit
@@ -91,7 +92,7 @@ def preflight(role: str, url: str, *, allow_foreign: bool = False) -> Endpoint:
     shown = mask_url(url)
     try:
         client = redis.Redis.from_url(
-            url, socket_timeout=PREFLIGHT_TIMEOUT_S, socket_connect_timeout=PREFLIGHT_TIMEOUT_S, retry=Retry(NoBackoff(), 0)
+            url, socket_timeout=PREFLIGHT_TIMEOUT_S, socket_connect_timeout=PREFLIGHT_TIMEOUT_S, retry=SyncRetry(NoBackoff(), 0)
         )
     except ValueError as exc:
         raise UsageError(f"URL {shown} is malformed: {exc}") from None

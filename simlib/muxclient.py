@@ -234,6 +234,9 @@ class MuxClient:
         (future,) = link.send([tuple(_arg(a) for a in args)])
         return await future
 
+    async def ping(self) -> bool:
+        return await self.execute_command("PING") == b"PONG"
+
     async def get(self, key: str) -> bytes | None:
         return await self.execute_command("GET", key)
 
