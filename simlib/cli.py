@@ -108,6 +108,9 @@ def _add_workload_flags(p: argparse.ArgumentParser) -> None:
     r.add_argument("--pool-size", type=INT("pool_size"), default=d.pool_size, help=f"connections per server (blocking pool) [{d.pool_size}]")
     r.add_argument("--workers", type=INT("workers"), help="worker tasks pulling fans in arrival order [pool size]")
     r.add_argument("--timeout-ms", type=FLOAT("timeout_ms"), default=d.timeout_ms, help=f"per command; a timeout is recorded as info [{d.timeout_ms:g}]")
+    r.add_argument("--client", default=d.client,
+                   help="redis-py (asyncio, what the notebooks teach with) | mux (simlib's multiplexing client: many "
+                   f"fans' commands share a connection, one write per loop tick; see benchmarks/) [{d.client}]")
     r.add_argument("--max-rate", type=FLOAT("max_rate"), help="cap attempts started per second, like k6's rps (asyncio-throttle)")
     c = p.add_argument_group("servers (default: simlib starts private ones on 127.0.0.1)")
     c.add_argument("--redis-url", metavar="URL", help="the store, and the single-instance lock server (redis://, rediss://, unix://)")
@@ -178,7 +181,7 @@ def build_parser() -> Parser:
 
 # ---- commands ----------------------------------------------------------------------------------------------------
 _SCENARIO_FLAGS = ("users", "vus", "duration_s", "think_ms", "seats", "window_s", "arrival", "seat_choice", "ttl_ms",
-                   "hold_ms", "seed", "max_rate", "pool_size", "workers", "timeout_ms", "max_retries", "nodes", "redis_url")
+                   "hold_ms", "seed", "max_rate", "pool_size", "workers", "timeout_ms", "max_retries", "nodes", "client", "redis_url")
 
 
 def scenario_from_args(args: argparse.Namespace, strategy: str) -> Scenario:

@@ -16,6 +16,7 @@ from .urls import URL_SCHEMES, check_url, mask_url  # noqa: F401  (re-exported: 
 
 ARRIVALS = ("burst", "uniform", "poisson")
 SEAT_CHOICES = ("same", "uniform", "hot")
+CLIENTS = ("redis-py", "mux")
 
 MAX_USERS = 10_000_000
 MAX_SEATS = 10_000_000
@@ -120,6 +121,8 @@ class Scenario:
     timeout_ms: float = 5000.0
     max_retries: int = 3
     nodes: int = 5
+    client: str = "redis-py"
+    """``redis-py`` (the asyncio client the notebooks teach with) or ``mux`` (simlib's multiplexing client)."""
     redis_url: str | None = None
     lock_urls: tuple[str, ...] = field(default_factory=tuple)
 
@@ -154,6 +157,7 @@ class Scenario:
         if self.window_s == 0 and self.arrival != "burst" and self.users is not None:
             raise UsageError(f"--window-s 0 only goes with --arrival burst (got --arrival {self.arrival})")
         _choice("seat_choice", self.seat_choice, SEAT_CHOICES)
+        _choice("client", self.client, CLIENTS)
         if self.nodes % 2 == 0:
             raise UsageError(f"--nodes must be odd so a majority is unambiguous (got {self.nodes}); try {self.nodes + 1}")
         if not isinstance(self.lock_urls, tuple):

@@ -45,8 +45,13 @@ def no_retry() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
-def make_client(url: str, *, pool_size: int, timeout_ms: float) -> aioredis.Redis:
-    """An asyncio client on a BlockingConnectionPool (waits for a free connection instead of raising)."""
+def make_client(url: str, *, pool_size: int, timeout_ms: float, kind: str = "redis-py"):
+    """An asyncio client: redis-py on a BlockingConnectionPool (waits for a free connection instead of raising),
+    or the multiplexing client (``kind="mux"``), which speaks the same subset of the API."""
+    if kind == "mux":
+        from .muxclient import MuxClient
+
+        return MuxClient.from_url(url, pool_size=pool_size, timeout_ms=timeout_ms)
     timeout_s = timeout_ms / 1000
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
@@ -196,11 +201,12 @@ class Lab:
         strategy_cls = get_strategy(scenario.strategy)
         if strategy_cls.needs_lock_servers and not self.locks:
             raise UsageError(f"--strategy {scenario.strategy} needs Redlock lock servers, but this lab has none")
-        store = make_client(self.store.url, pool_size=scenario.pool_size, timeout_ms=scenario.timeout_ms)
-        locks = [make_client(e.url, pool_size=scenario.pool_size, timeout_ms=scenario.timeout_ms) for e in self.locks]
+        options = {"pool_size": scenario.pool_size, "timeout_ms": scenario.timeout_ms, "kind": scenario.client}
+        store = make_client(self.store.url, **options)
+        locks = [make_client(e.url, **options) for e in self.locks] if strategy_cls.needs_lock_servers else []
         started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         try:
-            output = await run_burst_with_clients(scenario, store, locks if strategy_cls.needs_lock_servers else (), progress=progress)
+            output = await run_burst_with_clients(scenario, store, locks, progress=progress)
         finally:
             for client in [store, *locks]:
                 await client.aclose()

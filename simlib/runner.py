@@ -145,6 +145,11 @@ async def _run_closed(scenario: Scenario, strategy, run_id: str, clock: Clock, p
     return rows
 
 
+async def warm_up(clients, connections: int) -> None:
+    """Open the connections the burst will use before the clock starts, as a warm production pool would be."""
+    await asyncio.gather(*(client.ping() for client in clients for _ in range(connections)))
+
+
 async def read_snapshot(store, keys: KeySpace, seats: int) -> Snapshot:
     owners: dict[int, int] = {}
     for low in range(0, seats, SNAPSHOT_CHUNK):
@@ -191,6 +196,7 @@ async def run_burst_with_clients(
     strategy = strategy_cls(context)
     cleanup_clients = [store, *context.lock_clients]
     try:
+        await warm_up(cleanup_clients, min(scenario.pool_size, scenario.worker_count if not scenario.closed else scenario.vus))
         await strategy.prepare()
         if scenario.closed:
             rows = await _run_closed(scenario, strategy, run_id, clock, progress)
