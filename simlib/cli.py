@@ -25,6 +25,7 @@ from .config import _flag as flag_of
 from .errors import (EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE,
                      SimlibError, UsageError)
 from .strategies import all_strategies, get as get_strategy, names as strategy_names
+from .outdir import prepare_out_dir
 from .urls import redact
 
 EPILOG_EXIT = "exit status: 0 ok, 1 --check failed, 2 usage, 3 server unreachable/auth/no binary, 4 server refused, 130 interrupted"
@@ -219,8 +220,6 @@ def _progress(args: argparse.Namespace, scenario: Scenario, label: str):
 
 def cmd_burst(args: argparse.Namespace) -> int:
     from . import thresholds
-    from .lab import run_burst
-    from .report import prepare_out_dir, text_summary, write_run
 
     scenario = scenario_from_args(args, args.strategy)
     if scenario.lock_urls and not get_strategy(scenario.strategy).needs_lock_servers:
@@ -228,6 +227,9 @@ def cmd_burst(args: argparse.Namespace) -> int:
                          "drop --lock-url or use --strategy redlock")
     checks = [thresholds.parse(text) for text in args.threshold]
     out = prepare_out_dir(args.out, force=args.force) if args.out else None
+    check_servers_first([scenario], args.allow_foreign)
+    from .report import text_summary, write_run
+
     bar, progress = _progress(args, scenario, scenario.strategy)
     try:
         result = _run(run_burst_with_progress(scenario, args.allow_foreign, progress))
@@ -247,6 +249,17 @@ def cmd_burst(args: argparse.Namespace) -> int:
     return EXIT_CHECK_FAILED if failed else EXIT_OK
 
 
+def check_servers_first(scenarios: list[Scenario], allow_foreign: bool) -> None:
+    """Preflight the servers named by URL before the imports a run needs (pandas): a dead one fails in about a second.
+
+    The lab checks them again when it starts (reads only); this early look is what makes the command line fast."""
+    from .preflight import check_servers
+
+    first = scenarios[0]
+    needs_locks = any(get_strategy(s.strategy).needs_lock_servers for s in scenarios)
+    check_servers(first.redis_url, first.lock_urls, with_locks=needs_locks, allow_foreign=allow_foreign)
+
+
 async def run_burst_with_progress(scenario: Scenario, allow_foreign: bool, progress):
     from .lab import Lab
 
@@ -255,9 +268,6 @@ async def run_burst_with_progress(scenario: Scenario, allow_foreign: bool, progr
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .lab import compare
-    from .report import compare_table, prepare_out_dir, write_run
-
     known = strategy_names()
     chosen = list(known) if args.strategies.strip() == "all" else [n.strip() for n in args.strategies.split(",") if n.strip()]
     for name in chosen:
@@ -269,6 +279,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"--repeat must be from 1 to 100 (got {args.repeat})")
     base = scenario_from_args(args, chosen[0])
     out = prepare_out_dir(args.out, force=args.force) if args.out else None
+    check_servers_first([base.with_(strategy=name) for name in chosen], args.allow_foreign)
+    from .lab import compare
+    from .report import compare_table, write_run
+
     bars = []
 
     def progress_factory(scenario: Scenario, index: int):

@@ -33,7 +33,7 @@ from .config import Scenario
 from .errors import UsageError
 from .metrics import Metrics, compute
 from .runner import RunOutput, run_burst_with_clients
-from .preflight import PREFLIGHT_TIMEOUT_S, Endpoint, preflight, preflight_all, refuse_same_server_twice  # noqa: F401
+from .preflight import PREFLIGHT_TIMEOUT_S, Endpoint, check_servers, preflight, preflight_all  # noqa: F401
 from .servers import Server, ServerGroup, find_binary
 from .strategies import get as get_strategy
 from .strategies import names as strategy_names
@@ -149,11 +149,8 @@ class Lab:
     # ---- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> "Lab":
         """Check the user's servers (all at once, before starting anything), then start the missing ones."""
-        named = [("store", self.redis_url)] if self.redis_url else []
-        if self.with_lock_servers:
-            named += [(f"lock-{i + 1}", url) for i, url in enumerate(self.lock_urls)]
-        external = {e.role: e for e in preflight_all(named, allow_foreign=self.allow_foreign)}
-        refuse_same_server_twice(list(external.values()))
+        external = check_servers(self.redis_url, self.lock_urls, with_locks=self.with_lock_servers,
+                                 allow_foreign=self.allow_foreign)
         roles_to_start: list[str] = []
         if self.redis_url is None:
             roles_to_start.append("store")

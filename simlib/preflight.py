@@ -196,3 +196,15 @@ def refuse_same_server_twice(endpoints: list[Endpoint]) -> None:
             )
         if rid:
             seen[rid] = endpoint
+
+
+def check_servers(redis_url: str | None, lock_urls: tuple[str, ...], *, with_locks: bool,
+                  allow_foreign: bool = False) -> dict[str, Endpoint]:
+    """Preflight every server named by URL (the store; the lock servers if ``with_locks``) at once, and refuse two
+    URLs that reach the same server. Returns the endpoints by role (``store``, ``lock-1``...)."""
+    named = [("store", redis_url)] if redis_url else []
+    if with_locks:
+        named += [(f"lock-{i + 1}", url) for i, url in enumerate(lock_urls)]
+    endpoints = preflight_all(named, allow_foreign=allow_foreign)
+    refuse_same_server_twice(endpoints)
+    return {endpoint.role: endpoint for endpoint in endpoints}

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .urls import redact
-from .errors import UsageError
 from .lab import BurstResult, machine
+from .outdir import prepare_out_dir  # noqa: F401  (its home was here)
 
 EVIDENCE_SHOWN = 5
 
@@ -102,20 +102,6 @@ def compare_table(results: list[BurstResult]) -> str:
             table[column + "_range"] = spread
     header = f"simlib compare · {len(table)} strategies × {repeats} run{'s' if repeats > 1 else ''} (medians)"
     return header + "\n" + table.to_string(float_format=lambda x: f"{x:,.1f}")
-
-
-def prepare_out_dir(path: str | Path, *, force: bool) -> Path:
-    """An output folder must be absent or empty, unless ``force``."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UsageError(f"--out {out}: folder is not empty; choose another or add --force to overwrite")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out}: cannot create the folder ({exc.strerror}); choose a writable place") from None
-    return out
 
 
 def write_run(result: BurstResult, out: Path, *, argv: list[str] | None = None, extra: dict[str, Any] | None = None) -> None:
