@@ -172,6 +172,8 @@ class Scenario:
                     f"{flag} {mask_url(url)} is given twice (also as {seen[url]}): each server may be named once"
                 )
             seen[url] = flag
+        if self.client == "mux" and any(url.startswith("rediss://") for _, url in named):
+            raise UsageError("--client mux speaks redis:// and unix:// only: use --client redis-py for rediss:// (TLS)")
         if self.lock_urls and (len(self.lock_urls) < 3 or len(self.lock_urls) % 2 == 0):
             raise UsageError(
                 f"--lock-url needs an odd number of Redlock servers, at least 3 (got {len(self.lock_urls)})"

@@ -7,7 +7,7 @@ is shown: in messages, logs, ``config.json``, reprs and tracebacks (:func:`redac
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .errors import UsageError
 
@@ -19,33 +19,42 @@ QUERY_PARAMETERS = frozenset({"db", "password", "username", "protocol", "client_
 TLS_QUERY_PREFIX = "ssl_"
 _SECRET_QUERY = ("password",)
 
-# ``scheme://user:secret@`` inside any text, and ``password=secret`` in a query string.
-_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)(?P<secret>[^\s@/]+)(?=@)")
+# a URL inside free text; and, for text urlsplit cannot parse, ``scheme://user:secret@`` and ``password=secret``
+_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)(?P<secret>[^\s/]+)(?=@)")
 _QUERY_SECRET = re.compile(r"(?P<head>[?&]password=)(?P<secret>[^&\s#]+)", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """``text`` with every password that appears in a URL (user info or ``?password=``) replaced by ``***``."""
-    text = _USERINFO.sub(lambda m: m["head"] + MASK, text)
-    return _QUERY_SECRET.sub(lambda m: m["head"] + MASK, text)
+    """``text`` with the password of every URL in it (user info or ``?password=``) replaced by ``***``."""
+    return _URL_IN_TEXT.sub(lambda m: mask_url(m[0]), text)
 
 
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ``***``, safe for messages, logs and config.json."""
     if not isinstance(url, str):
         return f"<not a URL: {type(url).__name__}>"
+    if "://" not in url:
+        return _mask_roughly(url)
     try:
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
     except ValueError:
-        return redact(url)
+        return _mask_roughly(url)
     netloc = parts.netloc
     if parts.password is not None:
         netloc = f"{parts.username or ''}:{MASK}@{netloc.rpartition('@')[2]}"
+    shown = parts.query
     if any(name.lower() in _SECRET_QUERY for name, _ in query):
-        masked_query = [(name, MASK if name.lower() in _SECRET_QUERY else value) for name, value in query]
-        return urlunsplit((parts.scheme, netloc, parts.path, urlencode(masked_query, safe="*"), parts.fragment))
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        shown = urlencode([(name, MASK if name.lower() in _SECRET_QUERY else value) for name, value in query], safe="*")
+    # joined by hand: urlunsplit would turn unix:///path into unix:/path
+    return (f"{parts.scheme}://{netloc}{parts.path}" + (f"?{shown}" if shown else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))
+
+
+def _mask_roughly(text: str) -> str:
+    text = _USERINFO.sub(lambda m: m["head"] + MASK, text)
+    return _QUERY_SECRET.sub(lambda m: m["head"] + MASK, text)
 
 
 def check_url(url: object, *, flag: str = "--redis-url") -> None:

@@ -128,6 +128,9 @@ def test_the_right_password_appears_nowhere_after_a_run(guarded, tmp_path):
     ("unix:///tmp/r.sock?db=1&password=s3cret", "unix:///tmp/r.sock?db=1&password=***"),
     ("Error connecting to redis://:x@h:1 (and redis://:y@k:2)", "Error connecting to redis://:***@h:1 (and redis://:***@k:2)"),
     ("redis://h:1/0", "redis://h:1/0"),
+    ("redis://:p@ss@h:1/0", "redis://:***@h:1/0"),
+    ("redis://:pw@[::1", "redis://:***@[::1"),
+    ("argument: 'rediss://u:pw@h:1/0?db=2'", "argument: 'rediss://u:***@h:1/0?db=2'"),
 ])
 def test_redact_masks_every_password_in_free_text(text, shown):
     assert redact(text) == shown
