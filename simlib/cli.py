@@ -177,7 +177,17 @@ def build_parser() -> Parser:
     which.add_argument("--all-runs", action="store_true", help="every simlib:* key")
     clean.set_defaults(func=cmd_clean)
     parser.commands = {"burst": burst, "compare": compare, "strategies": listing, "clean": clean}
+    for command in (burst, compare):
+        _show_ranges(command)
     return parser
+
+
+def _show_ranges(parser: argparse.ArgumentParser) -> None:
+    """Append each numeric flag's accepted range to its --help line, from the one table validation uses."""
+    for action in parser._actions:
+        limit = LIMITS.get(action.dest)
+        if limit is not None and action.help:
+            action.help += f" ({limit.describe()})"
 
 
 # ---- commands ----------------------------------------------------------------------------------------------------

@@ -102,7 +102,8 @@ def _unreachable(role: str, url: str, shown: str, exc: Exception) -> str:
         return f"{role} server {shown}: TLS connection failed ({reason}); check the port and certificates"
     if "closed by server" in reason.lower() or "connection reset" in reason.lower():
         return f"{role} server {shown} closed the connection ({reason}); if it expects TLS, use rediss://"
-    return f"{role} server {shown} is unreachable ({reason}); check the host, the port and that the server runs"
+    where = "the socket path" if url.startswith("unix://") else "the host, the port"
+    return f"{role} server {shown} is unreachable ({reason}); check {where} and that the server runs"
 
 
 def _speaks_plain(url: str) -> bool:

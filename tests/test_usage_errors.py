@@ -180,3 +180,10 @@ def test_in_ipython_an_error_renders_as_one_line():
 def test_did_you_mean_also_for_the_library():
     with pytest.raises(UsageError, match="did you mean 'optimistic'"):
         simlib.Scenario(strategy="optimist").validate()
+
+
+def test_help_states_each_numeric_range(capsys):
+    code, out, _ = invoke(["burst", "--help"], capsys)
+    assert code == 0
+    assert "(a finite number from 1 to" in out and "86,400,000)" in out  # --ttl-ms, wrapped by argparse
+    assert "(a whole number from 3 to 15)" in out  # --nodes
