@@ -184,6 +184,7 @@ def test_did_you_mean_also_for_the_library():
 
 def test_help_states_each_numeric_range(capsys):
     code, out, _ = invoke(["burst", "--help"], capsys)
+    text = " ".join(out.split())  # argparse wraps to the terminal width
     assert code == 0
-    assert "(a finite number from 1 to" in out and "86,400,000)" in out  # --ttl-ms, wrapped by argparse
-    assert "(a whole number from 3 to 15)" in out  # --nodes
+    assert "lock lease [30000] (a finite number from 1 to 86,400,000)" in text
+    assert "[5] (a whole number from 3 to 15)" in text
