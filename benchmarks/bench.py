@@ -20,6 +20,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import redis
@@ -31,6 +32,7 @@ from simlib.lab import machine
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_KEYS = ("key:__rand_int__", "simlib-bench:nx")
 REQUESTS = 100_000
+MEMORY_ATTEMPTS = (100_000, 1_000_000)
 
 
 def redis_benchmark(port: int, password: str, args: list[str], requests: int) -> float | None:
@@ -81,6 +83,7 @@ def main() -> int:
     parser.add_argument("--strategies", default="all", help="all, or a comma-separated list")
     parser.add_argument("--clients", default=",".join(CLIENTS), help=f"comma-separated [{','.join(CLIENTS)}]")
     parser.add_argument("--quick", action="store_true", help="1 run per row, 2,000 fans, hot seat only")
+    parser.add_argument("--no-memory", action="store_true", help="skip the 100k vs 1M streamed-run memory check")
     parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks.md"), help="Markdown table path")
     args = parser.parse_args()
     users, repeat = (2_000, 1) if args.quick else (args.users, args.repeat)
@@ -118,8 +121,17 @@ def main() -> int:
             nx_runs[client] = [run_burst([*base_url, "--strategy", "setnx", "--client", client, "--users", str(users),
                                           "--arrival", "burst", "--window-s", "0", "--seed", str(i)])
                                for i in range(repeat)]
+        memory = []
+        if not (args.quick or args.no_memory):
+            for attempts in MEMORY_ATTEMPTS:
+                print(f"bench: memory · {attempts:,} attempts streamed to disk", file=sys.stderr)
+                with tempfile.TemporaryDirectory(prefix="simlib-bench-") as folder:
+                    summary, rss = run_burst([*base_url, "--strategy", "atomic", "--client", "mux", "--users",
+                                              str(attempts), "--seats", "100", "--window-s", "0", "--stream",
+                                              "--out", folder])
+                memory.append((attempts, summary, rss))
 
-    text = render(rows, baseline, baseline_nx, nx_runs, users, repeat)
+    text = render(rows, baseline, baseline_nx, nx_runs, users, repeat, memory)
     print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +140,7 @@ def main() -> int:
     return 0
 
 
-def render(rows, baseline, baseline_nx, nx_runs, users, repeat) -> str:
+def render(rows, baseline, baseline_nx, nx_runs, users, repeat, memory=()) -> str:
     m = machine()
     lines = [
         "# Harness benchmark: does simlib keep its schedule?",
@@ -170,6 +182,22 @@ def render(rows, baseline, baseline_nx, nx_runs, users, repeat) -> str:
         ratio = f"{rate / baseline:.2f}" if baseline else "n/a"
         ratio_nx = f"{rate / baseline_nx:.2f}" if baseline_nx else "n/a"
         lines.append(f"| {client} | {rate:,.0f} | {drain:.2f} | {ratio} | {ratio_nx} |")
+    if memory:
+        lines += [
+            "",
+            "## Memory: records streamed to disk, aggregates in memory",
+            "",
+            "`simlib burst --stream` (automatic above 200,000 attempts), atomic, mux client, 100 seats, all due at t=0.",
+            "Goal: peak RSS growth under 50 MB from 100k to 1M attempts.",
+            "",
+            "| attempts | peak RSS MB | wall s | attempts/s | audit |",
+            "|---:|---:|---:|---:|---|",
+        ]
+        for attempts, summary, rss in memory:
+            lines.append(f"| {attempts:,} | {rss:.0f} | {summary['wall_s']:.1f} | {summary['achieved_rate_per_s']:,.0f} | "
+                         f"{'valid' if summary['audit_valid'] else 'INVALID'} |")
+        growth = memory[-1][2] - memory[0][2]
+        lines += ["", f"Growth from {memory[0][0]:,} to {memory[-1][0]:,} attempts: {growth:+.0f} MB."]
     return "\n".join(lines)
 
 

@@ -11,8 +11,10 @@ import asyncio
 import difflib
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -27,6 +29,9 @@ from .errors import (EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
 from .strategies import all_strategies, get as get_strategy, names as strategy_names
 from .outdir import prepare_out_dir
 from .urls import redact
+
+#: Runs expected to make more attempts than this stream their records to disk instead of keeping them in memory.
+STREAM_ABOVE_ATTEMPTS = 200_000
 
 EPILOG_EXIT = "exit status: 0 ok, 1 --check failed, 2 usage, 3 server unreachable/auth/no binary, 4 server refused, 130 interrupted"
 
@@ -123,6 +128,9 @@ def _add_workload_flags(p: argparse.ArgumentParser) -> None:
     o.add_argument("--config", metavar="FILE", help="replay a run from its config.json (flags given here are ignored)")
     o.add_argument("--out", metavar="DIR", help="write config.json, attempts.csv and summary.json (folder absent or empty)")
     o.add_argument("--force", action="store_true", help="let --out write into a folder that is not empty")
+    o.add_argument("--stream", action="store_true",
+                   help=f"write attempts to disk as they finish and keep only aggregates in memory (percentiles from "
+                   f"1%%-wide histogram buckets); automatic above {STREAM_ABOVE_ATTEMPTS:,} attempts")
     o.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of the text summary")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -241,11 +249,19 @@ def cmd_burst(args: argparse.Namespace) -> int:
     from .report import text_summary, write_run
 
     bar, progress = _progress(args, scenario, scenario.strategy)
+    scratch = None
+    stream_to = None
+    if args.stream or expected_attempts(scenario) > STREAM_ABOVE_ATTEMPTS:
+        if out is None:
+            scratch = tempfile.mkdtemp(prefix="simlib-stream-")
+        stream_to = (out or Path(scratch)) / "attempts.csv"
     try:
-        result = _run(run_burst_with_progress(scenario, args.allow_foreign, progress))
+        result = _run(run_burst_with_progress(scenario, args.allow_foreign, progress, stream_to))
     finally:
         if bar is not None:
             bar.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     summary = result.summary()
     results = [(t.text, *t.holds(summary)) for t in checks]
     summary["thresholds"] = [{"threshold": text, "ok": ok, "value": value} for text, ok, value in results]
@@ -270,11 +286,17 @@ def check_servers_first(scenarios: list[Scenario], allow_foreign: bool) -> None:
     check_servers(first.redis_url, first.lock_urls, with_locks=needs_locks, allow_foreign=allow_foreign)
 
 
-async def run_burst_with_progress(scenario: Scenario, allow_foreign: bool, progress):
+def expected_attempts(scenario: Scenario) -> float:
+    if scenario.users is not None:
+        return scenario.users
+    return scenario.vus * scenario.duration_s * 1000 / max(scenario.think_ms, 1.0)
+
+
+async def run_burst_with_progress(scenario: Scenario, allow_foreign: bool, progress, stream_to: Path | None = None):
     from .lab import Lab
 
     with Lab.for_scenarios([scenario], allow_foreign=allow_foreign) as lab:
-        return await lab.burst(scenario, progress=progress)
+        return await lab.burst(scenario, progress=progress, stream_to=stream_to)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ import datetime as _dt
 import os
 import platform
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -75,12 +76,14 @@ class BurstResult:
 
     scenario: Scenario
     run_id: str
-    attempts: pd.DataFrame
+    attempts: pd.DataFrame | None
+    """Every attempt (one row each); None for a streamed run, whose rows are in ``attempts_path``."""
     verdict: Verdict
     metrics: Metrics
     servers: tuple[dict, ...]
     started_at: str
     snapshot_owners: dict = field(repr=False, default_factory=dict)
+    attempts_path: Path | None = None
 
     @property
     def valid(self) -> bool:
@@ -190,8 +193,12 @@ class Lab:
         return [e for e in [self.store, *self.locks] if e is not None]
 
     # ---- running -------------------------------------------------------------------------------------------
-    async def burst(self, scenario: Scenario | None = None, *, progress: Callable[[int], None] | None = None, **fields) -> BurstResult:
-        """Run one burst and audit it. Give a :class:`Scenario`, or its fields as keywords."""
+    async def burst(self, scenario: Scenario | None = None, *, progress: Callable[[int], None] | None = None,
+                    stream_to: Path | str | None = None, **fields) -> BurstResult:
+        """Run one burst and audit it. Give a :class:`Scenario`, or its fields as keywords.
+
+        ``stream_to`` (a CSV path) streams the attempts to disk and keeps only aggregates in memory, for runs of
+        millions of attempts; ``result.attempts`` is then None."""
         scenario = (scenario.with_(**fields) if scenario else Scenario(**fields)).validate()
         if self.store is None:
             self.start()
@@ -203,7 +210,8 @@ class Lab:
         locks = [make_client(e.url, **options) for e in self.locks] if strategy_cls.needs_lock_servers else []
         started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         try:
-            output = await run_burst_with_clients(scenario, store, locks, progress=progress)
+            output = await run_burst_with_clients(scenario, store, locks, progress=progress,
+                                                  stream_to=Path(stream_to) if stream_to else None)
         finally:
             for client in [store, *locks]:
                 await client.aclose()
@@ -212,11 +220,12 @@ class Lab:
 
 
 def _result(scenario: Scenario, output: RunOutput, servers: tuple[dict, ...], started_at: str) -> BurstResult:
-    verdict = audit(output.attempts, output.snapshot.owners, output.snapshot.ledger)
-    metrics = compute(output.attempts, arrival=scenario.arrival, window_s=scenario.window_s, closed=scenario.closed)
+    verdict = audit(output.tally, output.snapshot.owners, output.snapshot.ledger)
+    metrics = compute(output.tally, arrival=scenario.arrival, window_s=scenario.window_s, closed=scenario.closed)
     return BurstResult(
         scenario=scenario, run_id=output.run_id, attempts=output.attempts, verdict=verdict, metrics=metrics,
         servers=servers, started_at=started_at, snapshot_owners=output.snapshot.owners,
+        attempts_path=output.attempts_path,
     )
 
 

@@ -126,3 +126,16 @@ def test_closed_model_reproduces_the_seed_shape():
     assert summary["vus"] == 10 and summary["users"] is None
     assert summary["booked"] == 1 and summary["outcomes"]["fail"] == summary["attempts"] - 1
     assert 50 <= summary["attempts"] <= 120  # 10 VUs x ~10 iterations of (request + 100 ms think) in 1 s
+
+
+def test_stream_writes_the_csv_as_it_goes_and_summarises_from_aggregates(tmp_path):
+    out = tmp_path / "streamed"
+    proc = simlib("burst", "--strategy", "setnx", "--client", "mux", "--users", "3000", "--seats", "10",
+                  "--stream", "--out", str(out), "--quiet", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    with open(out / "attempts.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == summary["attempts"] == 3000
+    assert sum(1 for r in rows if r["outcome"] == "ok") == summary["booked"] <= 10
+    assert summary["audit_valid"] is True
