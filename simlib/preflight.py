@@ -19,7 +19,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry as SyncRetry
 
-from .config import mask_url
+from .config import check_url, mask_url
 from .errors import ServerRefused, ServerUnavailable, SimlibError, UsageError
 from .keys import ROOT
 from .servers import Server
@@ -206,6 +206,8 @@ def check_servers(redis_url: str | None, lock_urls: tuple[str, ...], *, with_loc
     named = [("store", redis_url)] if redis_url else []
     if with_locks:
         named += [(f"lock-{i + 1}", url) for i, url in enumerate(lock_urls)]
+    for role, url in named:  # a Lab built by hand skips Scenario.validate: check the URLs on paper first
+        check_url(url, flag="--redis-url" if role == "store" else "--lock-url")
     endpoints = preflight_all(named, allow_foreign=allow_foreign)
     refuse_same_server_twice(endpoints)
     return {endpoint.role: endpoint for endpoint in endpoints}

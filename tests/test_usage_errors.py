@@ -188,3 +188,11 @@ def test_help_states_each_numeric_range(capsys):
     assert code == 0
     assert "lock lease [30000] (a finite number from 1 to 86,400,000)" in text
     assert "[5] (a whole number from 3 to 15)" in text
+
+
+def test_a_lab_built_by_hand_checks_its_urls_before_connecting(sentinel):
+    server, client = sentinel
+    before = connections_received(client)
+    with pytest.raises(UsageError, match="--lock-url ftp://127.0.0.1:1 has scheme 'ftp'"):
+        simlib.Lab(redis_url=server.url, lock_urls=[server.url, "ftp://127.0.0.1:1", "redis://127.0.0.1:2"]).start()
+    assert connections_received(client) == before
