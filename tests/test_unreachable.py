@@ -143,3 +143,59 @@ def test_reprs_hide_passwords(guarded):
     endpoint = preflight("store", guarded.url)
     for shown in (repr(Scenario(redis_url=guarded.url)), repr(endpoint), repr(guarded)):
         assert guarded.password not in shown
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """A TLS-only server on loopback with a throwaway self-signed certificate (skipped without openssl or TLS)."""
+    import shutil
+    import subprocess
+
+    from simlib.servers import find_binary
+    from robust_support import wait_for
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=simlib-test",
+                    "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")], check=True, capture_output=True)
+    port, password = free_port(), "tls-test-secret"
+    config = (f"bind 127.0.0.1\nport 0\ntls-port {port}\ntls-cert-file {folder}/cert.pem\ntls-key-file {folder}/key.pem\n"
+              f"tls-auth-clients no\nrequirepass {password}\nsave \"\"\nappendonly no\ndir {folder}\n")
+    process = subprocess.Popen([find_binary(), "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    process.stdin.write(config.encode())
+    process.stdin.close()
+
+    def listening():
+        if process.poll() is not None:
+            pytest.skip("this server binary was built without TLS")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+        return False
+
+    try:
+        wait_for(listening, timeout=10, what="the TLS server")
+        yield port, password
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("scheme, expected", [
+    ("redis", "closed the connection"),  # plain to a TLS port: the hint says to use rediss://
+    ("rediss", "certificate verify failed"),  # the self-signed certificate is not trusted by default
+])
+def test_tls_mismatches_are_exit_3_with_the_reason(tls_server, scheme, expected):
+    port, password = tls_server
+    done = simlib_cli("burst", "--redis-url", f"{scheme}://:{password}@127.0.0.1:{port}/0", "--quiet")
+    assert done.returncode == EXIT_UNREACHABLE and expected in done.stderr, done.stderr
+    assert password not in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_a_tls_server_works_when_the_url_says_rediss(tls_server):
+    port, password = tls_server
+    url = f"rediss://:{password}@127.0.0.1:{port}/0?ssl_cert_reqs=none"  # the test certificate is self-signed
+    done = simlib_cli("burst", "--strategy", "atomic", "--users", "300", "--redis-url", url, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["audit_valid"] and password not in done.stdout + done.stderr
