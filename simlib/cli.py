@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import __version__
 from .config import ARRIVALS, LIMITS, SEAT_CHOICES, Scenario, did_you_mean
-from .config import _flag as flag_of
+from .config import flag_name
 from .errors import (EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE,
                      SimlibError, UsageError)
 from .strategies import all_strategies, get as get_strategy, names as strategy_names
@@ -69,7 +69,7 @@ class Parser(argparse.ArgumentParser):
 def _number(name: str, kind: type):
     """An argparse type for a numeric flag: parses the text; the range (and NaN/infinity) is checked by validate."""
     limit = LIMITS.get(name)
-    accepted = f": {flag_of(name)} takes {limit.describe()}" if limit else ""
+    accepted = f": {flag_name(name)} takes {limit.describe()}" if limit else ""
 
     def convert(text: str):
         try:

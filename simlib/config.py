@@ -33,7 +33,8 @@ def did_you_mean(value: object, choices: tuple[str, ...] | list[str]) -> str:
     return f"choose from {', '.join(choices)}{hint}"
 
 
-def _flag(name: str) -> str:
+def flag_name(name: str) -> str:
+    """The command-line flag of a scenario field: ``ttl_ms`` -> ``--ttl-ms``."""
     return "--" + name.replace("_", "-")
 
 
@@ -73,7 +74,7 @@ class Limit:
     def check(self, name: str, value: Any) -> None:
         """Raise :class:`UsageError` naming the flag and the range unless ``value`` is accepted."""
         if not self.accepts(value):
-            raise UsageError(f"{_flag(name)} must be {self.describe()} (got {value!r})")
+            raise UsageError(f"{flag_name(name)} must be {self.describe()} (got {value!r})")
 
 
 #: Every numeric field and its range. ``None`` is allowed for the optional ones (users, vus, max_rate, workers).
@@ -216,4 +217,4 @@ class Scenario:
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise UsageError(f"{_flag(name)} {value!r} is unknown: {did_you_mean(value, choices)}")
+        raise UsageError(f"{flag_name(name)} {value!r} is unknown: {did_you_mean(value, choices)}")
