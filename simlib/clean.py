@@ -18,7 +18,7 @@ _RUN_ID = re.compile(r"^[0-9a-f]{6,64}$")
 async def clean(urls: list[str], *, run_id: str | None = None, all_runs: bool = False) -> list[tuple[str, int]]:
     """UNLINK one run's keys (``run_id``) or every simlib key (``all_runs``) on each server; ``(url, removed)`` pairs."""
     _check_request(urls, run_id, all_runs)
-    preflight_all([(f"server-{i + 1}", url) for i, url in enumerate(urls)], allow_foreign=True)
+    preflight_all([(f"clean-{i + 1}", url) for i, url in enumerate(urls)], allow_foreign=True)
     done = []
     for url in urls:
         client = make_client(url, pool_size=2, timeout_ms=5000)
