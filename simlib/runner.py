@@ -124,6 +124,30 @@ def throttler_for(max_rate: float | None) -> Throttler | None:
     return Throttler(rate_limit=rate_limit, period=rate_limit / max_rate)
 
 
+def stopping() -> bool:
+    """True once this task was asked to stop (Ctrl-C, SIGTERM), even if a library swallowed the CancelledError."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def run_to_the_end(coros) -> None:
+    """Run the workers together; if one fails or the run is cancelled, stop them all and wait until each has ended.
+
+    ``asyncio.gather`` alone returns at the first cancelled worker while the others may still be mid-booking, and
+    a booking that lands after the run's cleanup leaves keys behind (seen after Ctrl-C: the cleanup removed the
+    seat, a straggler booked it again). Workers also check :func:`stopping` between fans, because a cancellation
+    can be swallowed inside the client library, and the worker would otherwise carry on to the next fan."""
+    tasks = [asyncio.ensure_future(coro) for coro in coros]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        raise
+
+
 async def _timed_book(strategy, user_id: int, seat_id: int, clock: Clock) -> tuple[int, int, Result]:
     started = clock()
     try:
@@ -155,7 +179,7 @@ async def _run_open(scenario: Scenario, strategy, run_id: str, clock: Clock, pro
 
     async def worker() -> None:
         nonlocal cursor
-        while cursor < total:
+        while cursor < total and not stopping():
             user = cursor  # fans are numbered in arrival order
             cursor += 1
             seat, due = int(seats[user]), int(due_ns[user])
@@ -171,7 +195,7 @@ async def _run_open(scenario: Scenario, strategy, run_id: str, clock: Clock, pro
             if progress is not None:
                 progress(1)
 
-    await asyncio.gather(*(worker() for _ in range(min(scenario.worker_count, total))))
+    await run_to_the_end(worker() for _ in range(min(scenario.worker_count, total)))
 
 
 async def _run_closed(scenario: Scenario, strategy, run_id: str, clock: Clock, progress, sink) -> None:
@@ -187,7 +211,7 @@ async def _run_closed(scenario: Scenario, strategy, run_id: str, clock: Clock, p
         wait_ns = t0 - clock()
         if wait_ns > 0:
             await asyncio.sleep(wait_ns / 1e9)
-        while clock() < end_ns:
+        while clock() < end_ns and not stopping():
             seat = int(chooser.draw(rng, 1)[0])
             if throttler is None:
                 started, ended, result = await _timed_book(strategy, vu, seat, clock)
@@ -200,7 +224,7 @@ async def _run_closed(scenario: Scenario, strategy, run_id: str, clock: Clock, p
             if think_s > 0:
                 await asyncio.sleep(think_s)
 
-    await asyncio.gather(*(virtual_user(vu) for vu in range(scenario.vus)))
+    await run_to_the_end(virtual_user(vu) for vu in range(scenario.vus))
 
 
 async def warm_up(clients, connections: int) -> None:

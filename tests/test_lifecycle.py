@@ -75,7 +75,7 @@ def test_a_signal_stops_the_servers_and_removes_the_run_keys(signum, store, tmp_
     try:
         children = running_with_servers(process, tmp_path, client)
         os.kill(process.pid, signum)
-        out, err = process.communicate(timeout=20)
+        out, err = process.communicate(timeout=40)
     finally:
         stop_quietly(process, children)
     assert process.returncode == EXIT_INTERRUPTED, err
@@ -91,7 +91,7 @@ def test_sigkill_of_simlib_takes_its_servers_along_and_clean_removes_the_keys(st
     try:
         children = running_with_servers(process, tmp_path, client)
         os.kill(process.pid, signal.SIGKILL)
-        process.communicate(timeout=20)
+        process.communicate(timeout=40)
     finally:
         stop_quietly(process, children)
     assert process.returncode == -signal.SIGKILL
