@@ -18,12 +18,14 @@ import random
 from ..config import did_you_mean
 from ..errors import UsageError
 from .base import EVERY, Event, FaultReport, FaultScenario, RunRecord, VariantReport
+from .early_expiry import EarlyExpiry
 from .pause_past_ttl import PausePastTTL
+from .redlock_restart import RedlockRestart
 
 MAX_RUNS = 100
 DEFAULT_RUNS = 3
 
-SCENARIOS: dict[str, type[FaultScenario]] = {cls.name: cls for cls in (PausePastTTL,)}
+SCENARIOS: dict[str, type[FaultScenario]] = {cls.name: cls for cls in (PausePastTTL, RedlockRestart, EarlyExpiry)}
 
 
 def names() -> tuple[str, ...]:

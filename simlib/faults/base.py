@@ -195,6 +195,15 @@ class Bench:
     def lock_roles(self) -> list[str]:
         return [s.role for s in self.group.servers if s.role.startswith("lock-")]
 
+    def kill(self, role: str) -> int:
+        """SIGKILL ``role``'s server by PID (a crash: no goodbye, nothing saved). Returns when it was sent (ns)."""
+        server = self.server(role)
+        sent = clock_ns()
+        server.process.kill()
+        server.process.wait()
+        server.stop()  # bookkeeping only: it is already gone
+        return sent
+
     def restart(self, role: str) -> Server:
         """Start a fresh, empty server (no persistence) on the port and password of ``role``'s dead one."""
         old = self.server(role)
@@ -299,11 +308,11 @@ def describe_result(result: Result) -> tuple[str, str]:
     return "reject", f"{result.reason}{': ' + result.error if result.error else ''}"
 
 
-def stale_write_counts(stale: Result) -> dict[str, int]:
-    """Extras for the stale holder's final write: did it land, or did the store's fence bounce it?"""
+def holder_write_counts(result: Result) -> dict[str, int]:
+    """Extras for the (possibly stale) holder's final write: did it land, or did the store's fence bounce it?"""
     return {
-        "stale_writes_landed": int(stale.outcome == "ok"),
-        "stale_writes_fenced": int(stale.outcome == "fail" and stale.error == STALE_ERROR),
+        "holder_writes_landed": int(result.outcome == "ok"),
+        "holder_writes_fenced": int(result.outcome == "fail" and result.error == STALE_ERROR),
     }
 
 

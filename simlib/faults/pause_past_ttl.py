@@ -14,7 +14,7 @@ import random
 
 from ..record import Result
 from .base import (EVERY, Act, FaultScenario, RunRecord, Timeline, clock_ns, describe_result, judge, new_keys,
-                   new_strategy, perform, stale_write_counts)
+                   new_strategy, perform, holder_write_counts)
 from .holder import GO, HolderProcess
 
 TTL_MS = 300
@@ -78,4 +78,4 @@ class PausePastTTL(FaultScenario):
         timeline.at(holder_act.ended_ns, "holder", *describe_result(holder_act.result))
         frame, verdict = await judge(self.bench, keys, strategy, [holder_act, rival_act], timeline.t0_ns)
         return RunRecord(variant, index, keys.run_id, frame, verdict, timeline.sorted(),
-                         extra=stale_write_counts(holder_act.result))
+                         extra=holder_write_counts(holder_act.result))

@@ -66,7 +66,8 @@ class Redlock(Strategy):
             raise ValueError("redlock needs lock servers")
         source = lua_source("release")
         self._releases = [client.register_script(source) for client in self.ctx.lock_clients]
-        await asyncio.gather(*(client.script_load(source) for client in self.ctx.lock_clients))
+        # a minority of lock servers may be down: Redlock works without them (Script reloads on NOSCRIPT later)
+        await asyncio.gather(*(client.script_load(source) for client in self.ctx.lock_clients), return_exceptions=True)
 
     @property
     def quorum(self) -> int:
