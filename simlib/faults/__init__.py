@@ -21,11 +21,14 @@ from .base import EVERY, Event, FaultReport, FaultScenario, RunRecord, VariantRe
 from .early_expiry import EarlyExpiry
 from .pause_past_ttl import PausePastTTL
 from .redlock_restart import RedlockRestart
+from .server_pause import ServerPause
+from .watch_misuse import WatchMisuse
 
 MAX_RUNS = 100
 DEFAULT_RUNS = 3
 
-SCENARIOS: dict[str, type[FaultScenario]] = {cls.name: cls for cls in (PausePastTTL, RedlockRestart, EarlyExpiry)}
+SCENARIOS: dict[str, type[FaultScenario]] = {cls.name: cls for cls in (PausePastTTL, RedlockRestart, WatchMisuse, EarlyExpiry, ServerPause)
+}
 
 
 def names() -> tuple[str, ...]:

@@ -145,6 +145,18 @@ class FaultReport:
         rows = [{"scenario": self.scenario, "variant": name, **v.to_dict()} for name, v in self.variants.items()]
         return pd.DataFrame(rows).set_index(["scenario", "variant"])
 
+    def text(self) -> str:
+        """The terminal summary: one line per variant."""
+        delay = f" · net delay {self.net_delay_ms:g}±{self.net_jitter_ms:g} ms" if self.net_delay_ms or self.net_jitter_ms else ""
+        lines = [f"simlib faults · {self.scenario} · {self.runs} run(s) per variant · seed {self.seed}{delay}", ""]
+        for name, variant in self.variants.items():
+            extras = " · ".join(f"{k} {v}" for k, v in variant.extras().items())
+            verdict = "as expected" if variant.meets_expectation else "UNEXPECTED"
+            lines.append(f"  {name:<18} violations {variant.violations}/{len(variant.runs)}"
+                         f" (expected {variant.expected_violations})  {verdict}  {extras}")
+        lines += ["", "every variant met its expected count" if self.ok else "some variant missed its expected count"]
+        return "\n".join(lines)
+
     def all_runs(self) -> list[RunRecord]:
         return [run for v in self.variants.values() for run in v.runs]
 
