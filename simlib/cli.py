@@ -78,6 +78,7 @@ def _add_workload_flags(p: argparse.ArgumentParser) -> None:
                    help="a Redlock lock server; repeat it, odd count >= 3")
     c.add_argument("--allow-foreign", action="store_true",
                    help="use a server that holds other keys; only this run's simlib:<run>: prefix is touched")
+    _add_net_flags(p)
     o = p.add_argument_group("output")
     o.add_argument("--config", metavar="FILE", help="replay a run from its config.json (flags given here are ignored)")
     o.add_argument("--out", metavar="DIR", help="write config.json, attempts.csv and summary.json (folder absent or empty)")
@@ -142,7 +143,8 @@ def build_parser() -> Parser:
 
 # ---- commands ----------------------------------------------------------------------------------------------------
 _SCENARIO_FLAGS = ("users", "vus", "duration_s", "think_ms", "seats", "window_s", "arrival", "seat_choice", "ttl_ms",
-                   "hold_ms", "seed", "max_rate", "pool_size", "workers", "timeout_ms", "max_retries", "nodes", "redis_url")
+                   "hold_ms", "seed", "max_rate", "pool_size", "workers", "timeout_ms", "max_retries", "nodes", "redis_url",
+                   "net_delay_ms", "net_jitter_ms")
 
 
 def scenario_from_args(args: argparse.Namespace, strategy: str) -> Scenario:

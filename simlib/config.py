@@ -77,6 +77,10 @@ class Scenario:
     nodes: int = 5
     redis_url: str | None = None
     lock_urls: tuple[str, ...] = field(default_factory=tuple)
+    net_delay_ms: float = 0.0
+    """Delay per direction through a loopback proxy in front of each server (:mod:`simlib.netdelay`); 0 = none."""
+    net_jitter_ms: float = 0.0
+    """Uniform jitter (+-) on each proxied delay, drawn from the seed."""
 
     # ---- derived -------------------------------------------------------------------------------------------
     @property
@@ -131,6 +135,8 @@ class Scenario:
             _int_range("workers", self.workers, 1, MAX_POOL)
         _finite("timeout_ms", self.timeout_ms, positive=True, upper=600_000)
         _int_range("max_retries", self.max_retries, 0, 1000)
+        _finite("net_delay_ms", self.net_delay_ms, positive=False, upper=10_000)
+        _finite("net_jitter_ms", self.net_jitter_ms, positive=False, upper=10_000)
         _int_range("nodes", self.nodes, 3, MAX_NODES)
         if self.nodes % 2 == 0:
             raise UsageError(f"--nodes must be odd so a majority is unambiguous (got {self.nodes}); try {self.nodes + 1}")

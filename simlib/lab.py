@@ -33,6 +33,7 @@ from .config import Scenario, mask_url
 from .errors import ServerRefused, ServerUnavailable, UsageError
 from .keys import ROOT
 from .metrics import Metrics, compute
+from .netdelay import proxied_urls
 from .runner import RunOutput, run_burst_with_clients
 from .servers import Server, ServerGroup, find_binary
 from .strategies import get as get_strategy
@@ -279,14 +280,16 @@ class Lab:
         strategy_cls = get_strategy(scenario.strategy)
         if strategy_cls.needs_lock_servers and not self.locks:
             raise UsageError(f"--strategy {scenario.strategy} needs Redlock lock servers, but this lab has none")
-        store = make_client(self.store.url, pool_size=scenario.pool_size, timeout_ms=scenario.timeout_ms)
-        locks = [make_client(e.url, pool_size=scenario.pool_size, timeout_ms=scenario.timeout_ms) for e in self.locks]
+        urls = {e.role: e.url for e in self.endpoints}
         started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        try:
-            output = await run_burst_with_clients(scenario, store, locks if strategy_cls.needs_lock_servers else (), progress=progress)
-        finally:
-            for client in [store, *locks]:
-                await client.aclose()
+        async with proxied_urls(urls, delay_ms=scenario.net_delay_ms, jitter_ms=scenario.net_jitter_ms, seed=scenario.seed):
+            store = make_client(urls["store"], pool_size=scenario.pool_size, timeout_ms=scenario.timeout_ms)
+            locks = [make_client(urls[e.role], pool_size=scenario.pool_size, timeout_ms=scenario.timeout_ms) for e in self.locks]
+            try:
+                output = await run_burst_with_clients(scenario, store, locks if strategy_cls.needs_lock_servers else (), progress=progress)
+            finally:
+                for client in [store, *locks]:
+                    await client.aclose()
         used = [self.store, *(self.locks if strategy_cls.needs_lock_servers else [])]
         return _result(scenario, output, tuple(e.describe() for e in used), started_at)
 
