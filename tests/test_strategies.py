@@ -128,9 +128,9 @@ def test_optimistic_retries_are_bounded(lab, run):
         stop = asyncio.Event()
 
         async def meddle():
-            while not stop.is_set():
-                await store.set(keys.seat(0), "meddler")
-                await store.delete(keys.seat(0))
+            while not stop.is_set():  # SET then DEL in one MULTI: the watch fires, but no GET ever sees "meddler"
+                async with store.pipeline(transaction=True) as pipe:
+                    await pipe.set(keys.seat(0), "meddler").delete(keys.seat(0)).execute()
                 await asyncio.sleep(0.001)
 
         task = asyncio.create_task(meddle())
