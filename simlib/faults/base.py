@@ -30,6 +30,7 @@ from ..strategies.fencing import STALE_ERROR
 
 #: Every run must finish within this many seconds (the issue's bound); a run that does not is a harness failure.
 RUN_DEADLINE_S = 10.0
+STEP_TIMEOUT_S = 5.0
 CLIENT_TIMEOUT_MS = 1000.0
 ACTOR_POOL = 8
 LOCK_NODES = 5
@@ -307,6 +308,60 @@ async def judge(bench: Bench, keys: KeySpace, strategy_name: str, acts: list[Act
         await clients.aclose()
     frame = attempts_frame(rows)
     return frame, audit(frame, snapshot.owners, snapshot.ledger)
+
+
+async def rival_books(bench: "Bench", strategy, keys: KeySpace, user_id: int, seat_id: int, *, ttl_ms: int, seed: int,
+                      with_locks: bool, timeline: "Timeline", note: str) -> Act:
+    """The rival's whole turn: its own clients, the plain strategy, one attempt, entered on the timeline."""
+    clients = bench.clients(with_locks=with_locks)
+    try:
+        rival = new_strategy(strategy, clients, keys, ttl_ms=ttl_ms, seed=seed)
+        await rival.prepare()
+        act = await perform("rival", rival, user_id, seat_id)
+    finally:
+        await clients.aclose()
+    timeline.at(act.started_ns, "rival", "lock", note)
+    timeline.at(act.ended_ns, "rival", *describe_result(act.result))
+    return act
+
+
+class StalledHolder:
+    """An in-process holder that runs its attempt up to its gate, stalls there, and goes on when told.
+
+    ``on_gate`` (optional) runs at the gate before the stall, e.g. to read the server's counters."""
+
+    def __init__(self, on_gate: Gate | None = None):
+        self.at_gate, self.go = asyncio.Event(), asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self._on_gate = on_gate
+
+    async def gate(self) -> None:
+        if self._on_gate is not None:
+            await self._on_gate()
+        self.at_gate.set()
+        await self.go.wait()
+
+    async def start(self, strategy, user_id: int, seat_id: int) -> None:
+        """Begin the attempt and return once the holder stands at its gate."""
+        self.task = asyncio.create_task(perform("holder", strategy, user_id, seat_id))
+        waiting = asyncio.create_task(self.at_gate.wait())
+        await asyncio.wait([self.task, waiting], timeout=STEP_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if not self.at_gate.is_set():
+            raise RuntimeError(f"the holder never reached its gate: {self.task.result() if self.task.done() else 'timeout'}")
+
+    async def resume(self, timeline: "Timeline", note: str) -> Act:
+        self.go.set()
+        timeline.now("holder", "resume", note)
+        act = await asyncio.wait_for(self.task, STEP_TIMEOUT_S)
+        timeline.at(act.ended_ns, "holder", *describe_result(act.result))
+        return act
+
+    def abandon(self) -> None:
+        """On any failure: release the gate and cancel the attempt if it is still running."""
+        self.go.set()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
 
 
 def new_keys() -> KeySpace:

@@ -13,11 +13,19 @@ import asyncio
 import random
 from typing import Awaitable, Callable
 
-from .base import (FaultScenario, RunRecord, Timeline, describe_result, judge, new_keys, new_strategy, perform,
-                   holder_write_counts)
+from .base import (
+    FaultScenario,
+    RunRecord,
+    StalledHolder,
+    Timeline,
+    holder_write_counts,
+    judge,
+    new_keys,
+    new_strategy,
+    rival_books,
+)
 
 TTL_MS = 1000
-STEP_TIMEOUT_S = 5.0
 HOLDER_SERVERS = 3
 FORGETFUL = "lock-3"
 """The holder's server that the fault strikes."""
@@ -42,23 +50,16 @@ class HandoffScenario(FaultScenario):
         roles = self.bench.lock_roles
         helper = self.bench.clients(with_locks=True)
         holder_clients = self.bench.clients(with_locks=True)
-        at_write, go = asyncio.Event(), asyncio.Event()
-
-        async def gate() -> None:
-            at_write.set()
-            await go.wait()
-
+        holder = StalledHolder()
         pending: asyncio.Task | None = None
-        holder_task: asyncio.Task | None = None
         try:
             minority = helper.locks[HOLDER_SERVERS:]
             for client in minority:  # a previous holder's key, so the holder can win only lock-1..3
                 await client.set(lock_key, "previous-holder", px=TTL_MS * 5)
-            holder = new_strategy(strategy, holder_clients, keys, ttl_ms=TTL_MS, seed=seed, gate=gate)
-            await holder.prepare()
+            strategy_for_holder = new_strategy(strategy, holder_clients, keys, ttl_ms=TTL_MS, seed=seed, gate=holder.gate)
+            await strategy_for_holder.prepare()
             timeline.now("holder", "lock", "asks all five lock servers")
-            holder_task = asyncio.create_task(perform("holder", holder, holder_user, seat))
-            await asyncio.wait_for(at_write.wait(), STEP_TIMEOUT_S)
+            await holder.start(strategy_for_holder, holder_user, seat)
             held = [role for role, client in zip(roles, helper.locks) if await client.get(lock_key) not in
                     (None, b"previous-holder")]
             timeline.now("holder", "check", f"holds {len(held)}/5 ({', '.join(held)}), seat free; stalls at its write")
@@ -67,31 +68,18 @@ class HandoffScenario(FaultScenario):
             timeline.now("previous", "expiry", f"previous holder's key released on {', '.join(roles[HOLDER_SERVERS:])}")
 
             pending = await fault(self, FORGETFUL, timeline, lock_key)
-
-            rival_clients = self.bench.clients(with_locks=True)
-            try:
-                rival = new_strategy(strategy, rival_clients, keys, ttl_ms=TTL_MS, seed=seed + 1)
-                await rival.prepare()
-                rival_act = await perform("rival", rival, rival_user, seat)
-            finally:
-                await rival_clients.aclose()
-            timeline.at(rival_act.started_ns, "rival", "lock", "asks all five lock servers")
-            timeline.at(rival_act.ended_ns, "rival", *describe_result(rival_act.result))
-
-            go.set()
-            timeline.now("holder", "resume", "resumes, lease still valid")
-            holder_act = await asyncio.wait_for(holder_task, STEP_TIMEOUT_S)
-            timeline.at(holder_act.ended_ns, "holder", *describe_result(holder_act.result))
+            rival_act = await rival_books(self.bench, strategy, keys, rival_user, seat, ttl_ms=TTL_MS, seed=seed + 1,
+                                          with_locks=True, timeline=timeline, note="asks all five lock servers")
+            holder_act = await holder.resume(timeline, "resumes, lease still valid")
             if pending is not None:
                 await pending
         finally:
-            go.set()
-            if holder_task is not None and not holder_task.done():
-                holder_task.cancel()
+            holder.abandon()
             if pending is not None and not pending.done():
                 await asyncio.gather(pending, return_exceptions=True)
             await helper.aclose()
             await holder_clients.aclose()
         frame, verdict = await judge(self.bench, keys, strategy, [holder_act, rival_act], timeline.t0_ns)
         return RunRecord(variant, index, keys.run_id, frame, verdict, timeline.sorted(),
-                         extra={**holder_write_counts(holder_act.result), "holder_had_exact_majority": int(len(held) == HOLDER_SERVERS)})
+                         extra={**holder_write_counts(holder_act.result),
+                                "holder_had_exact_majority": int(len(held) == HOLDER_SERVERS)})

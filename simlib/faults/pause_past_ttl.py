@@ -13,8 +13,19 @@ import asyncio
 import random
 
 from ..record import Result
-from .base import (EVERY, Act, FaultScenario, RunRecord, Timeline, clock_ns, describe_result, judge, new_keys,
-                   new_strategy, perform, holder_write_counts)
+from .base import (
+    EVERY,
+    Act,
+    FaultScenario,
+    RunRecord,
+    Timeline,
+    clock_ns,
+    describe_result,
+    holder_write_counts,
+    judge,
+    new_keys,
+    rival_books,
+)
 from .holder import GO, HolderProcess
 
 TTL_MS = 300
@@ -61,15 +72,8 @@ class PausePastTTL(FaultScenario):
         self.holder.send(GO)  # buffered in the pipe: the frozen holder reads it only after SIGCONT
 
         await asyncio.sleep(max(0, expiry_ns + EXPIRY_MARGIN_MS * 1_000_000 - clock_ns()) / 1e9)
-        clients = self.bench.clients(with_locks=with_locks)
-        try:
-            rival = new_strategy(strategy, clients, keys, ttl_ms=TTL_MS, seed=seed + 1)
-            await rival.prepare()
-            rival_act = await perform("rival", rival, rival_user, seat)
-        finally:
-            await clients.aclose()
-        timeline.at(rival_act.started_ns, "rival", "lock", "takes the expired lock")
-        timeline.at(rival_act.ended_ns, "rival", *describe_result(rival_act.result))
+        rival_act = await rival_books(self.bench, strategy, keys, rival_user, seat, ttl_ms=TTL_MS, seed=seed + 1,
+                                      with_locks=with_locks, timeline=timeline, note="takes the expired lock")
 
         timeline.at(self.holder.cont(), "holder", "resume", "SIGCONT")
         await self.holder.expect("resumed")

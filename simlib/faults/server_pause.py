@@ -17,11 +17,11 @@ import asyncio
 import os
 import signal
 
-from ..config import Scenario
-from ..runner import run_burst_with_clients
 from ..audit import audit
+from ..config import Scenario
 from ..lab import make_client
-from .base import FaultScenario, RunRecord, Timeline, clock_ns
+from ..runner import run_burst_with_clients
+from .base import FaultScenario, RunRecord, Timeline
 
 USERS, SEATS, WINDOW_S = 2000, 50, 1.0
 STOP_AFTER_ATTEMPTS = USERS // 5

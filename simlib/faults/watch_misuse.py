@@ -10,15 +10,11 @@ fan before its race window (from INFO commandstats): 0 for the misuse, 1 for the
 """
 from __future__ import annotations
 
-import asyncio
 import random
 
 from ..record import Result
 from ..strategies.base import Strategy, booked, ledger_entry, refused
-from .base import (EVERY, FaultScenario, RunRecord, Timeline, describe_result, judge, new_keys, new_strategy,
-                   perform)
-
-STEP_TIMEOUT_S = 5.0
+from .base import EVERY, FaultScenario, RunRecord, StalledHolder, Timeline, judge, new_keys, new_strategy, rival_books
 
 
 class ClientLevelWatch(Strategy):
@@ -54,39 +50,28 @@ class WatchMisuse(FaultScenario):
     async def run_once(self, variant: str, index: int, seed: int) -> RunRecord:
         fan_user, rival_user = random.Random(seed).sample(range(1, 10_000), 2)
         seat, keys, timeline = 0, new_keys(), Timeline()
-        fan_clients, rival_clients = self.bench.clients(with_locks=False), self.bench.clients(with_locks=False)
-        in_window, go = asyncio.Event(), asyncio.Event()
+        fan_clients = self.bench.clients(with_locks=False)
         counts: dict[str, int] = {}
 
-        async def gate() -> None:
-            counts["watch_sent"] = await watch_calls(rival_clients.store) - counts["watch_before"]
-            in_window.set()
-            await go.wait()
+        async def count_watches() -> None:
+            counts["watch_sent"] = await watch_calls(fan_clients.store) - counts["watch_before"]
 
-        cls = ClientLevelWatch if variant == "client-watch" else "optimistic"
-        fan_task = None
+        holder = StalledHolder(on_gate=count_watches)
         try:
-            fan = new_strategy(cls, fan_clients, keys, ttl_ms=0, seed=seed, gate=gate, before=("hold",))
+            fan = new_strategy(ClientLevelWatch if variant == "client-watch" else "optimistic", fan_clients, keys,
+                               ttl_ms=0, seed=seed, gate=holder.gate, before=("hold",))
             fan.ctx.max_retries = 1
-            counts["watch_before"] = await watch_calls(rival_clients.store)
+            counts["watch_before"] = await watch_calls(fan_clients.store)
             timeline.now("holder", "lock", f"{'client.watch()' if variant == 'client-watch' else 'pipeline.watch'}, GET")
-            fan_task = asyncio.create_task(perform("holder", fan, fan_user, seat))
-            await asyncio.wait_for(in_window.wait(), STEP_TIMEOUT_S)
+            await holder.start(fan, fan_user, seat)
             timeline.now("holder", "check", f"seat free; WATCH commands sent: {counts['watch_sent']}; stalls")
-            rival = new_strategy("optimistic", rival_clients, keys, ttl_ms=0, seed=seed + 1)
-            rival_act = await perform("rival", rival, rival_user, seat)
-            timeline.at(rival_act.started_ns, "rival", "lock", "pipeline.watch, GET, MULTI/SET/EXEC")
-            timeline.at(rival_act.ended_ns, "rival", *describe_result(rival_act.result))
-            go.set()
-            timeline.now("holder", "resume", "MULTI/SET/EXEC")
-            fan_act = await asyncio.wait_for(fan_task, STEP_TIMEOUT_S)
-            timeline.at(fan_act.ended_ns, "holder", *describe_result(fan_act.result))
+            rival_act = await rival_books(self.bench, "optimistic", keys, rival_user, seat, ttl_ms=0, seed=seed + 1,
+                                          with_locks=False, timeline=timeline,
+                                          note="pipeline.watch, GET, MULTI/SET/EXEC")
+            fan_act = await holder.resume(timeline, "MULTI/SET/EXEC")
         finally:
-            go.set()
-            if fan_task is not None and not fan_task.done():
-                fan_task.cancel()
+            holder.abandon()
             await fan_clients.aclose()
-            await rival_clients.aclose()
         frame, verdict = await judge(self.bench, keys, "optimistic", [fan_act, rival_act], timeline.t0_ns)
         return RunRecord(variant, index, keys.run_id, frame, verdict, timeline.sorted(),
                          extra={"watch_sent": counts["watch_sent"], "lost_updates": verdict.lost})
