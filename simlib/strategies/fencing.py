@@ -32,6 +32,14 @@ def seen_key(keys, seat_id: int) -> str:
     return f"{keys.fence(seat_id)}:seen"
 
 
+async def load_scripts(client, *names: str) -> list:
+    """Register ``lua/<name>.lua`` scripts on ``client`` and preload them (a script reloads itself on NOSCRIPT)."""
+    scripts = [client.register_script(lua_source(name)) for name in names]
+    for name in names:
+        await client.script_load(lua_source(name))
+    return scripts
+
+
 def refusal(answer: int, **extra) -> Result:
     """The fail result for a fence script's non-booking answer: STALE is ``gave_up`` (the lease was overtaken)."""
     if answer == STALE:
@@ -43,11 +51,7 @@ class Fenced:
     """Mixin for strategies whose bookings the store fences. Needs ``self.ctx`` and ``self.keys`` (a Strategy)."""
 
     async def prepare_fence_scripts(self) -> None:
-        store = self.ctx.store
-        self._check = store.register_script(lua_source("fence_check"))
-        self._book = store.register_script(lua_source("book_fenced"))
-        for name in ("fence_check", "book_fenced"):
-            await store.script_load(lua_source(name))
+        self._check, self._book = await load_scripts(self.ctx.store, "fence_check", "book_fenced")
 
     async def check_fenced(self, seat_id: int, fence_token: int) -> int:
         """FREE, TAKEN or STALE; on FREE the store now rejects every token older than ours for this seat."""

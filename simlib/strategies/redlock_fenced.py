@@ -36,16 +36,12 @@ class RedlockFenced(Fenced, Redlock):
         await self.prepare_fence_scripts()
 
     async def book(self, user_id: int, seat_id: int) -> Result:
-        seat_key, lock_key = self.keys.seat(seat_id), self.keys.lock(seat_id)
-        store = self.ctx.store
-        if await store.get(seat_key) is not None:
-            return refused("seat_taken", round_trips=1)
-        lease = await self.acquire(lock_key)
-        token, retries, round_trips = lease.token, lease.retries, lease.round_trips + 1
-        if not token:
-            return refused("lock_contended", retries=retries, round_trips=round_trips)
+        lease, early = await self.peek_and_acquire(seat_id)
+        if early is not None:
+            return early
+        token, retries, round_trips = lease.token, lease.retries, lease.round_trips
         try:
-            fence = int(await store.incr(self.keys.fence(seat_id)))
+            fence = int(await self.ctx.store.incr(self.keys.fence(seat_id)))
             mark = {"retries": retries, "lock_token": token, "fence_token": fence}
             state = await self.check_fenced(seat_id, fence)
             if state != FREE:
@@ -59,4 +55,4 @@ class RedlockFenced(Fenced, Redlock):
                 return booked(round_trips=round_trips + 3, **mark)
             return refusal(answer, round_trips=round_trips + 3, **mark)
         finally:
-            await self._release_everywhere(lock_key, token)
+            await self._release_everywhere(self.keys.lock(seat_id), token)

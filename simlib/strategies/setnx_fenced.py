@@ -11,8 +11,8 @@ from __future__ import annotations
 import secrets
 
 from ..record import Result
-from .base import Strategy, booked, lua_source, refused
-from .fencing import BOOKED, FREE, Fenced, refusal
+from .base import Strategy, booked, refused
+from .fencing import BOOKED, FREE, Fenced, load_scripts, refusal
 from .registry import register
 
 
@@ -26,11 +26,7 @@ class SetNXFenced(Fenced, Strategy):
     )
 
     async def prepare(self) -> None:
-        store = self.ctx.store
-        self._lock = store.register_script(lua_source("lock_and_fence"))
-        self._release = store.register_script(lua_source("release"))
-        for name in ("lock_and_fence", "release"):
-            await store.script_load(lua_source(name))
+        self._lock, self._release = await load_scripts(self.ctx.store, "lock_and_fence", "release")
         await self.prepare_fence_scripts()
 
     async def book(self, user_id: int, seat_id: int) -> Result:
