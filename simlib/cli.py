@@ -292,7 +292,7 @@ def cmd_faults(args: argparse.Namespace) -> int:
 def cmd_strategies(args: argparse.Namespace) -> int:
     for cls in all_strategies():
         kind = "exclusive" if cls.exclusive else "UNSAFE"
-        print(f"{cls.name:<12} {kind:<10} {cls.guarantee}")
+        print(f"{cls.name:<15} {kind:<10} {cls.guarantee}")
     return EXIT_OK
 
 
