@@ -2,8 +2,9 @@
 
 A stopped server accepts nothing and answers nothing, but (unlike CLIENT PAUSE, which also freezes key expiry)
 nothing inside it changes either: it is the honest model of a long GC-like stall or a VM migration. Fans whose
-commands hit the frozen store time out and are recorded as ``info`` (maybe booked, maybe not); some of those
-bookings do land once the store resumes. The audit must not call any of that a lost booking: ``lost`` counts only
+commands hit the frozen store time out and are recorded as ``info`` (maybe booked, maybe not); whether one landed
+once the store resumed is the ledger's call (``info_took_effect``; here usually 0, because the client closes a
+timed-out connection and the reset discards the request the frozen server had not yet read). The audit must not call any of that a lost booking: ``lost`` counts only
 fans told "yours" who do not own their seat, and the ledger settles each info row. The strategy is ``atomic``, which
 cannot lose a booking, so every ``lost`` it reported would be false (``false_lost``, expected 0).
 
