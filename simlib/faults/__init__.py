@@ -17,7 +17,8 @@ import random
 
 from ..config import did_you_mean
 from ..errors import UsageError
-from .base import EVERY, Event, FaultReport, FaultScenario, RunRecord, VariantReport
+from ..netdelay import proxied_urls
+from .base import EVERY, RUN_DEADLINE_S, Bench, Event, FaultReport, FaultScenario, RunRecord, VariantReport
 from .early_expiry import EarlyExpiry
 from .pause_past_ttl import PausePastTTL
 from .redlock_restart import RedlockRestart
@@ -25,6 +26,7 @@ from .server_pause import ServerPause
 from .watch_misuse import WatchMisuse
 
 MAX_RUNS = 100
+MAX_NET_DELAY_MS = 10_000
 DEFAULT_RUNS = 3
 
 SCENARIOS: dict[str, type[FaultScenario]] = {cls.name: cls for cls in (PausePastTTL, RedlockRestart, WatchMisuse, EarlyExpiry, ServerPause)
@@ -49,19 +51,20 @@ def run_seed(seed: int, variant: str, index: int) -> int:
 async def run_fault(name: str, *, runs: int = DEFAULT_RUNS, seed: int = 0, net_delay_ms: float = 0.0,
                     net_jitter_ms: float = 0.0) -> FaultReport:
     """Run every variant of scenario ``name`` ``runs`` times against fresh loopback servers; count violations."""
-    from .base import RUN_DEADLINE_S, Bench
-
     cls = get(name)
     if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= MAX_RUNS:
         raise UsageError(f"--runs must be a whole number from 1 to {MAX_RUNS} (got {runs!r})")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UsageError(f"--seed must be a non-negative whole number (got {seed!r})")
+    for flag, value in (("--net-delay-ms", net_delay_ms), ("--net-jitter-ms", net_jitter_ms)):
+        if not (isinstance(value, (int, float)) and 0 <= value <= MAX_NET_DELAY_MS):
+            raise UsageError(f"{flag} must be a number from 0 to {MAX_NET_DELAY_MS:,} (got {value!r})")
     report = FaultReport(cls.name, runs, seed, {v: VariantReport(v, expected, extra_expected=dict(cls.extra_expected))
                                                 for v, expected in cls.variants.items()},
                          net_delay_ms=net_delay_ms, net_jitter_ms=net_jitter_ms)
-    bench = Bench.start(cls.lock_nodes, seed=seed)
+    bench = Bench.start(cls.lock_nodes)
     try:
-        async with delayed(bench, net_delay_ms, net_jitter_ms, seed):
+        async with proxied_urls(bench.urls, delay_ms=net_delay_ms, jitter_ms=net_jitter_ms, seed=seed):
             scenario = cls(bench)
             try:
                 await scenario.setup()
@@ -76,13 +79,6 @@ async def run_fault(name: str, *, runs: int = DEFAULT_RUNS, seed: int = 0, net_d
         bench.stop()
         report.pids = tuple(bench.pids)
     return report
-
-
-def delayed(bench, delay_ms: float, jitter_ms: float, seed: int):
-    """Context manager: proxies in front of the bench's servers while it is open (a no-op without delay)."""
-    from ..netdelay import proxied_urls
-
-    return proxied_urls(bench.urls, delay_ms=delay_ms, jitter_ms=jitter_ms, seed=seed)
 
 
 def run_fault_sync(name: str, **kwargs) -> FaultReport:

@@ -187,16 +187,15 @@ class Bench:
     faults (SIGSTOP, SIGKILL) through :meth:`server`.
     """
 
-    def __init__(self, group: ServerGroup, *, seed: int):
+    def __init__(self, group: ServerGroup):
         self.group = group
-        self.seed = seed
         self.urls: dict[str, str] = {s.role: s.url for s in group.servers}
         self.pids: list[int] = [s.pid for s in group.servers]
 
     @classmethod
-    def start(cls, lock_nodes: int, *, seed: int) -> "Bench":
+    def start(cls, lock_nodes: int) -> "Bench":
         roles = ["store"] + [f"lock-{i + 1}" for i in range(lock_nodes)]
-        return cls(ServerGroup.start(roles, binary=find_binary()), seed=seed)
+        return cls(ServerGroup.start(roles, binary=find_binary()))
 
     def stop(self) -> None:
         self.group.stop()

@@ -44,12 +44,15 @@ class PausePastTTL(FaultScenario):
     variants = {"setnx-unfenced": EVERY, "redlock-unfenced": EVERY, "setnx-fenced": 0, "redlock-fenced": 0}
     lock_nodes = 5
 
+    holder: HolderProcess | None = None
+
     async def setup(self) -> None:
         self.holder = HolderProcess()
         self.bench.pids.append(self.holder.pid)
 
     async def teardown(self) -> None:
-        self.holder.close()
+        if self.holder is not None:
+            self.holder.close()
 
     async def run_once(self, variant: str, index: int, seed: int) -> RunRecord:
         strategy = VARIANT_STRATEGY[variant]
