@@ -184,3 +184,18 @@ def test_notebook_05_runs_headless_with_small_parameters(tmp_path):
         kernel_name="python3", progress_bar=False,
         parameters={"RUNS": 1, "DELAYS_MS": [0, 10], "SWEEP_USERS": 200, "SWEEP_STRATEGIES": ["naive", "setnx-fenced"]},
     )
+
+
+def test_timelines_draw_from_recorded_events(run):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from simlib.faults.plots import timeline, violations_table
+
+    report = run(run_fault("early-expiry", runs=1, seed=5))
+    for variant in report.variants.values():
+        ax = timeline(variant.runs[0])
+        assert len(ax.collections) >= len(variant.runs[0].events)
+        matplotlib.pyplot.close(ax.figure)
+    table = violations_table([report])
+    assert table["violations"].tolist() == [1, 0]

@@ -15,6 +15,9 @@ from .base import FaultReport, RunRecord
 LANES = ("holder", "rival")
 MARKERS = {"lock": "o", "check": "s", "pause": "v", "expiry": "x", "resume": "^", "write": "*", "reject": "X",
            "fault": "D"}
+LABEL_OFFSETS = (12, -16, 24, -28, 36, -40)
+"""Points above/below the lane for successive labels of one actor, so close events stay readable."""
+LABEL_CHARS = 48
 COLOURS = {"write": "tab:red", "reject": "tab:green", "expiry": "tab:orange", "fault": "tab:purple"}
 
 
@@ -32,21 +35,25 @@ def timeline(run: RunRecord, ax=None, title: str | None = None):
     actors = list(dict.fromkeys([*(a for a in LANES if a in set(events["actor"])), *events["actor"]]))
     lane = {actor: len(actors) - i for i, actor in enumerate(actors)}
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 1 + 0.7 * len(actors)))
+        _, ax = plt.subplots(figsize=(11, 1.5 + 1.1 * len(actors)))
     holder = events[events["actor"] == "holder"]
     _band(ax, holder, "lock", "expiry", lane.get("holder"), "tab:blue", "lease")
     _band(ax, holder, "pause", "resume", lane.get("holder"), "grey", "frozen")
+    seen_per_lane: dict[str, int] = {}
     for row in events.itertuples():
         ax.scatter(row.t_ms, lane[row.actor], marker=MARKERS.get(row.kind, "o"), s=90 if row.kind in ("write", "reject") else 50,
                    color=COLOURS.get(row.kind, "black"), zorder=3)
-        ax.annotate(row.note or row.kind, (row.t_ms, lane[row.actor]), xytext=(4, 7), textcoords="offset points",
-                    fontsize=7, rotation=18)
+        k = seen_per_lane[row.actor] = seen_per_lane.get(row.actor, -1) + 1
+        label = (row.note or row.kind)[:LABEL_CHARS] + ("…" if len(row.note or row.kind) > LABEL_CHARS else "")
+        ax.annotate(label, (row.t_ms, lane[row.actor]), xytext=(3, LABEL_OFFSETS[k % len(LABEL_OFFSETS)]),
+                    textcoords="offset points", fontsize=7, arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
     ax.set_yticks(list(lane.values()), list(lane.keys()))
-    ax.set_ylim(0.4, len(actors) + 0.9)
+    ax.set_ylim(0.3, len(actors) + 0.7)
     ax.set_xlabel("ms since the run started")
     verdict = "VIOLATION: " + _why(run) if run.violation else "valid"
     ax.set_title(title or f"{run.variant} · run {run.index} · {verdict}", fontsize=10)
-    ax.legend(loc="lower right", fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=7)
     return ax
 
 
