@@ -71,7 +71,7 @@ def _why(run: RunRecord) -> str:
 
 
 async def delay_sweep(strategies: Sequence[str], delays_ms: Sequence[float], *, users: int = 200, seats: int = 1,
-                      window_s: float = 1.0, ttl_ms: float = Scenario.ttl_ms, jitter_ms: float = 0.0,
+                      window_s: float = 0.2, ttl_ms: float = Scenario.ttl_ms, jitter_ms: float = 0.0,
                       seed: int = 0) -> pd.DataFrame:
     """Double bookings versus network delay: every strategy at every delay, on the same seeded workload.
 
