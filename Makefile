@@ -12,6 +12,9 @@ report: $(STAMP)  ## the main job: regenerate results/
 test: $(STAMP)  ## the whole test suite, against real servers simlib starts
 	$(PY) -m pytest
 
+bench: $(STAMP)  ## redis-benchmark and simlib side by side; writes results/benchmarks.md
+	$(PY) benchmarks/bench.py
+
 lab: $(STAMP)  ## JupyterLab on notebooks/
 	$(VENV)/bin/jupyter lab notebooks/
 

@@ -23,6 +23,8 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
+from .tally import Tally
+
 EVIDENCE_LIMIT = 20
 
 
@@ -77,34 +79,25 @@ class Verdict:
 
 
 def audit(
-    attempts: pd.DataFrame,
+    attempts: pd.DataFrame | Tally,
     owners: Mapping[int, int],
     ledger: Iterable[tuple[int, int, str]] = (),
 ) -> Verdict:
-    """Judge a run. ``attempts`` needs columns seat_id, user_id, outcome; ``owners`` maps seat -> final owner."""
-    outcome = attempts["outcome"]
-    ok = attempts.loc[outcome == "ok", ["seat_id", "user_id"]]
-    ok_fans: dict[int, set[int]] = defaultdict(set)
-    for seat, user in zip(ok["seat_id"].tolist(), ok["user_id"].tolist()):
-        ok_fans[seat].add(user)
-
+    """Judge a run. ``attempts`` is a frame with columns seat_id, user_id, outcome (or a :class:`Tally` of one);
+    ``owners`` maps seat -> final owner; ``ledger`` holds (seat, user, token) in append order."""
+    tally = attempts if isinstance(attempts, Tally) else Tally.from_frame(attempts, exact=False)
+    ok_fans = tally.ok_fans
     doubles = sorted(seat for seat, fans in ok_fans.items() if len(fans) > 1)
     oversold = sum(len(fans) - 1 for fans in ok_fans.values())
     lost_users = sorted(user for seat, fans in ok_fans.items() for user in fans if owners.get(seat) != user)
-
-    turned_away = set(attempts.loc[outcome == "fail", "seat_id"].tolist())
-    unsold = sum(1 for seat in turned_away if seat not in owners)
+    unsold = sum(1 for seat in tally.turned_away if seat not in owners)
 
     ledger = list(ledger)
     ledger_pairs = {(seat, user) for seat, user, _ in ledger}
     ledger_fans: dict[int, set[int]] = defaultdict(set)
     for seat, user, _ in ledger:
         ledger_fans[seat].add(user)
-    info_rows = attempts.loc[outcome == "info", ["seat_id", "user_id"]]
-    info_took_effect = sum(
-        1 for seat, user in zip(info_rows["seat_id"].tolist(), info_rows["user_id"].tolist())
-        if (seat, user) in ledger_pairs
-    )
+    info_took_effect = sum(1 for pair in tally.info_pairs if pair in ledger_pairs)
 
     evidence = tuple(
         DoubleBooking(seat_id=seat, ok_users=tuple(sorted(ok_fans[seat])), final_owner=owners.get(seat))
@@ -112,13 +105,13 @@ def audit(
     )
     return Verdict(
         valid=not doubles and not lost_users,
-        booked=len(ok),
+        booked=tally.ok_rows,
         seats_sold=len(owners),
         double_booked_seats=len(doubles),
         oversold=oversold,
         lost=len(lost_users),
         unsold=unsold,
-        info=len(info_rows),
+        info=len(tally.info_pairs),
         info_took_effect=info_took_effect,
         ledger_entries=len(ledger),
         ledger_double_booked_seats=sum(1 for fans in ledger_fans.values() if len(fans) > 1),

@@ -11,8 +11,10 @@ import asyncio
 import json
 import math
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -20,6 +22,9 @@ from . import __version__
 from .config import ARRIVALS, SEAT_CHOICES, Scenario
 from .errors import EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SimlibError, UsageError
 from .strategies import all_strategies, names as strategy_names
+
+#: Runs expected to make more attempts than this stream their records to disk instead of keeping them in memory.
+STREAM_ABOVE_ATTEMPTS = 200_000
 
 EPILOG_EXIT = "exit status: 0 ok, 1 --check failed, 2 usage, 3 server unreachable/auth/no binary, 4 server refused, 130 interrupted"
 
@@ -71,6 +76,9 @@ def _add_workload_flags(p: argparse.ArgumentParser) -> None:
     r.add_argument("--pool-size", type=INT, default=d.pool_size, help=f"connections per server (blocking pool) [{d.pool_size}]")
     r.add_argument("--workers", type=INT, help="worker tasks pulling fans in arrival order [pool size]")
     r.add_argument("--timeout-ms", type=FLOAT, default=d.timeout_ms, help=f"per command; a timeout is recorded as info [{d.timeout_ms:g}]")
+    r.add_argument("--client", default=d.client,
+                   help="redis-py (asyncio, what the notebooks teach with) | mux (simlib's multiplexing client: many "
+                   f"fans' commands share a connection, one write per loop tick; see benchmarks/) [{d.client}]")
     r.add_argument("--max-rate", type=FLOAT, help="cap attempts started per second, like k6's rps (asyncio-throttle)")
     c = p.add_argument_group("servers (default: simlib starts private ones on 127.0.0.1)")
     c.add_argument("--redis-url", metavar="URL", help="the store, and the single-instance lock server (redis://, rediss://, unix://)")
@@ -83,6 +91,9 @@ def _add_workload_flags(p: argparse.ArgumentParser) -> None:
     o.add_argument("--config", metavar="FILE", help="replay a run from its config.json (flags given here are ignored)")
     o.add_argument("--out", metavar="DIR", help="write config.json, attempts.csv and summary.json (folder absent or empty)")
     o.add_argument("--force", action="store_true", help="let --out write into a folder that is not empty")
+    o.add_argument("--stream", action="store_true",
+                   help=f"write attempts to disk as they finish and keep only aggregates in memory (percentiles from "
+                   f"1%%-wide histogram buckets); automatic above {STREAM_ABOVE_ATTEMPTS:,} attempts")
     o.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of the text summary")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -143,7 +154,7 @@ def build_parser() -> Parser:
 
 # ---- commands ----------------------------------------------------------------------------------------------------
 _SCENARIO_FLAGS = ("users", "vus", "duration_s", "think_ms", "seats", "window_s", "arrival", "seat_choice", "ttl_ms",
-                   "hold_ms", "seed", "max_rate", "pool_size", "workers", "timeout_ms", "max_retries", "nodes", "redis_url",
+                   "hold_ms", "seed", "max_rate", "pool_size", "workers", "timeout_ms", "max_retries", "nodes", "client", "redis_url",
                    "net_delay_ms", "net_jitter_ms")
 
 
@@ -179,11 +190,19 @@ def cmd_burst(args: argparse.Namespace) -> int:
     checks = [thresholds.parse(text) for text in args.threshold]
     out = prepare_out_dir(args.out, force=args.force) if args.out else None
     bar, progress = _progress(args, scenario, scenario.strategy)
+    scratch = None
+    stream_to = None
+    if args.stream or expected_attempts(scenario) > STREAM_ABOVE_ATTEMPTS:
+        if out is None:
+            scratch = tempfile.mkdtemp(prefix="simlib-stream-")
+        stream_to = (out or Path(scratch)) / "attempts.csv"
     try:
-        result = _run(run_burst_with_progress(scenario, args.allow_foreign, progress))
+        result = _run(run_burst_with_progress(scenario, args.allow_foreign, progress, stream_to))
     finally:
         if bar is not None:
             bar.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     summary = result.summary()
     results = [(t.text, *t.holds(summary)) for t in checks]
     summary["thresholds"] = [{"threshold": text, "ok": ok, "value": value} for text, ok, value in results]
@@ -197,11 +216,17 @@ def cmd_burst(args: argparse.Namespace) -> int:
     return EXIT_CHECK_FAILED if failed else EXIT_OK
 
 
-async def run_burst_with_progress(scenario: Scenario, allow_foreign: bool, progress):
+def expected_attempts(scenario: Scenario) -> float:
+    if scenario.users is not None:
+        return scenario.users
+    return scenario.vus * scenario.duration_s * 1000 / max(scenario.think_ms, 1.0)
+
+
+async def run_burst_with_progress(scenario: Scenario, allow_foreign: bool, progress, stream_to: Path | None = None):
     from .lab import Lab
 
     with Lab.for_scenarios([scenario], allow_foreign=allow_foreign) as lab:
-        return await lab.burst(scenario, progress=progress)
+        return await lab.burst(scenario, progress=progress, stream_to=stream_to)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from .errors import UsageError
 ARRIVALS = ("burst", "uniform", "poisson")
 SEAT_CHOICES = ("same", "uniform", "hot")
 URL_SCHEMES = ("redis", "rediss", "unix")
+CLIENTS = ("redis-py", "mux")
 
 MAX_USERS = 10_000_000
 MAX_SEATS = 10_000_000
@@ -75,6 +76,8 @@ class Scenario:
     timeout_ms: float = 5000.0
     max_retries: int = 3
     nodes: int = 5
+    client: str = "redis-py"
+    """``redis-py`` (the asyncio client the notebooks teach with) or ``mux`` (simlib's multiplexing client)."""
     redis_url: str | None = None
     lock_urls: tuple[str, ...] = field(default_factory=tuple)
     net_delay_ms: float = 0.0
@@ -138,6 +141,8 @@ class Scenario:
         _finite("net_delay_ms", self.net_delay_ms, positive=False, upper=10_000)
         _finite("net_jitter_ms", self.net_jitter_ms, positive=False, upper=10_000)
         _int_range("nodes", self.nodes, 3, MAX_NODES)
+        if self.client not in CLIENTS:
+            raise UsageError(f"--client '{self.client}' is unknown: {did_you_mean(self.client, CLIENTS)}")
         if self.nodes % 2 == 0:
             raise UsageError(f"--nodes must be odd so a majority is unambiguous (got {self.nodes}); try {self.nodes + 1}")
         urls = ([self.redis_url] if self.redis_url else []) + list(self.lock_urls)

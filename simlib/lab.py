@@ -18,6 +18,7 @@ import datetime as _dt
 import os
 import platform
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -26,6 +27,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.retry import Retry as SyncRetry
 
 from . import __version__
 from .audit import Verdict, audit
@@ -48,8 +50,13 @@ def no_retry() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
-def make_client(url: str, *, pool_size: int, timeout_ms: float) -> aioredis.Redis:
-    """An asyncio client on a BlockingConnectionPool (waits for a free connection instead of raising)."""
+def make_client(url: str, *, pool_size: int, timeout_ms: float, kind: str = "redis-py"):
+    """An asyncio client: redis-py on a BlockingConnectionPool (waits for a free connection instead of raising),
+    or the multiplexing client (``kind="mux"``), which speaks the same subset of the API."""
+    if kind == "mux":
+        from .muxclient import MuxClient
+
+        return MuxClient.from_url(url, pool_size=pool_size, timeout_ms=timeout_ms)
     timeout_s = timeout_ms / 1000
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
@@ -87,7 +94,7 @@ def preflight(role: str, url: str, *, allow_foreign: bool = False) -> Endpoint:
     shown = mask_url(url)
     try:
         client = redis.Redis.from_url(
-            url, socket_timeout=PREFLIGHT_TIMEOUT_S, socket_connect_timeout=PREFLIGHT_TIMEOUT_S, retry=Retry(NoBackoff(), 0)
+            url, socket_timeout=PREFLIGHT_TIMEOUT_S, socket_connect_timeout=PREFLIGHT_TIMEOUT_S, retry=SyncRetry(NoBackoff(), 0)
         )
     except ValueError as exc:
         raise UsageError(f"URL {shown} is malformed: {exc}") from None
@@ -152,12 +159,14 @@ class BurstResult:
 
     scenario: Scenario
     run_id: str
-    attempts: pd.DataFrame
+    attempts: pd.DataFrame | None
+    """Every attempt (one row each); None for a streamed run, whose rows are in ``attempts_path``."""
     verdict: Verdict
     metrics: Metrics
     servers: tuple[dict, ...]
     started_at: str
     snapshot_owners: dict = field(repr=False, default_factory=dict)
+    attempts_path: Path | None = None
 
     @property
     def valid(self) -> bool:
@@ -272,21 +281,27 @@ class Lab:
         return [e for e in [self.store, *self.locks] if e is not None]
 
     # ---- running -------------------------------------------------------------------------------------------
-    async def burst(self, scenario: Scenario | None = None, *, progress: Callable[[int], None] | None = None, **fields) -> BurstResult:
-        """Run one burst and audit it. Give a :class:`Scenario`, or its fields as keywords."""
+    async def burst(self, scenario: Scenario | None = None, *, progress: Callable[[int], None] | None = None,
+                    stream_to: Path | str | None = None, **fields) -> BurstResult:
+        """Run one burst and audit it. Give a :class:`Scenario`, or its fields as keywords.
+
+        ``stream_to`` (a CSV path) streams the attempts to disk and keeps only aggregates in memory, for runs of
+        millions of attempts; ``result.attempts`` is then None."""
         scenario = (scenario.with_(**fields) if scenario else Scenario(**fields)).validate()
         if self.store is None:
             self.start()
         strategy_cls = get_strategy(scenario.strategy)
         if strategy_cls.needs_lock_servers and not self.locks:
             raise UsageError(f"--strategy {scenario.strategy} needs Redlock lock servers, but this lab has none")
+        options = {"pool_size": scenario.pool_size, "timeout_ms": scenario.timeout_ms, "kind": scenario.client}
         urls = {e.role: e.url for e in self.endpoints}
         started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         async with proxied_urls(urls, delay_ms=scenario.net_delay_ms, jitter_ms=scenario.net_jitter_ms, seed=scenario.seed):
-            store = make_client(urls["store"], pool_size=scenario.pool_size, timeout_ms=scenario.timeout_ms)
-            locks = [make_client(urls[e.role], pool_size=scenario.pool_size, timeout_ms=scenario.timeout_ms) for e in self.locks]
+            store = make_client(urls["store"], **options)
+            locks = [make_client(urls[e.role], **options) for e in self.locks] if strategy_cls.needs_lock_servers else []
             try:
-                output = await run_burst_with_clients(scenario, store, locks if strategy_cls.needs_lock_servers else (), progress=progress)
+                output = await run_burst_with_clients(scenario, store, locks, progress=progress,
+                                                      stream_to=Path(stream_to) if stream_to else None)
             finally:
                 for client in [store, *locks]:
                     await client.aclose()
@@ -308,11 +323,12 @@ def _refuse_same_server_twice(endpoints: list[Endpoint]) -> None:
 
 
 def _result(scenario: Scenario, output: RunOutput, servers: tuple[dict, ...], started_at: str) -> BurstResult:
-    verdict = audit(output.attempts, output.snapshot.owners, output.snapshot.ledger)
-    metrics = compute(output.attempts, arrival=scenario.arrival, window_s=scenario.window_s, closed=scenario.closed)
+    verdict = audit(output.tally, output.snapshot.owners, output.snapshot.ledger)
+    metrics = compute(output.tally, arrival=scenario.arrival, window_s=scenario.window_s, closed=scenario.closed)
     return BurstResult(
         scenario=scenario, run_id=output.run_id, attempts=output.attempts, verdict=verdict, metrics=metrics,
         servers=servers, started_at=started_at, snapshot_owners=output.snapshot.owners,
+        attempts_path=output.attempts_path,
     )
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .record import OUTCOMES, REASONS
+from .tally import Distribution, Tally
 
 #: The schedule counts as kept when lag p99 stays within this and the release rate reaches this share of target.
 LAG_P99_LIMIT_MS = 50.0
@@ -34,12 +35,15 @@ class Stats:
         return {key: round(getattr(self, key), 3) for key in keys}
 
 
-def stats(values: pd.Series | np.ndarray) -> Stats:
-    data = np.asarray(values, dtype=float)
-    if data.size == 0:
+def stats(values: Distribution | pd.Series | np.ndarray) -> Stats:
+    if not isinstance(values, Distribution):
+        distribution = Distribution(exact=True)
+        distribution.add(np.asarray(values, dtype=float))
+        values = distribution
+    if values.count == 0:
         return Stats(*([float("nan")] * 7))
-    p50, p90, p95, p99 = np.percentile(data, [50, 90, 95, 99])
-    return Stats(float(data.mean()), float(data.min()), float(p50), float(p90), float(p95), float(p99), float(data.max()))
+    p50, p90, p95, p99 = values.percentiles([50, 90, 95, 99])
+    return Stats(values.mean, values.low, p50, p90, p95, p99, values.high)
 
 
 @dataclass(frozen=True)
@@ -65,16 +69,17 @@ class Metrics:
 
 
 def compute(
-    attempts: pd.DataFrame, *, arrival: str, window_s: float, closed: bool, lag_limit_ms: float = LAG_P99_LIMIT_MS
+    attempts: pd.DataFrame | Tally, *, arrival: str, window_s: float, closed: bool,
+    lag_limit_ms: float = LAG_P99_LIMIT_MS,
 ) -> Metrics:
-    count = len(attempts)
-    outcomes = {name: int(n) for name, n in attempts["outcome"].value_counts().items()}
-    reasons = {name: int(n) for name, n in attempts["reason"].value_counts().items()}
-    lag = stats(attempts["lag_ms"])
+    """Figures for a run, from its attempts frame (exact percentiles) or its :class:`Tally` (streamed runs)."""
+    tally = attempts if isinstance(attempts, Tally) else Tally.from_frame(attempts)
+    count = tally.attempts
+    lag = stats(tally.lag_ms)
     if count:
-        first_ns = float(attempts["scheduled_s"].min()) * 1e9
-        wall_s = (float(attempts["ended_ns"].max()) - first_ns) / 1e9
-        span_s = (float(attempts["started_ns"].max()) - first_ns) / 1e9
+        first_ns = tally.first_scheduled_s * 1e9
+        wall_s = (tally.last_ended_ns - first_ns) / 1e9
+        span_s = (tally.last_started_ns - first_ns) / 1e9
     else:
         wall_s = span_s = 0.0
     achieved = count / max(span_s, 1e-9) if count > 1 else float(count)
@@ -100,10 +105,10 @@ def compute(
         )
     return Metrics(
         attempts=count,
-        outcomes={name: outcomes.get(name, 0) for name in OUTCOMES},
-        reasons={name: reasons.get(name, 0) for name in REASONS},
-        latency_ms=stats(attempts["latency_ms"]),
-        response_ms=stats(attempts["response_ms"]),
+        outcomes={name: int(tally.outcomes.get(name, 0)) for name in OUTCOMES},
+        reasons={name: int(tally.reasons.get(name, 0)) for name in REASONS},
+        latency_ms=stats(tally.latency_ms),
+        response_ms=stats(tally.response_ms),
         lag_ms=lag,
         wall_s=wall_s,
         release_span_s=span_s,

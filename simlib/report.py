@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Iterable
@@ -128,5 +129,8 @@ def write_run(result: BurstResult, out: Path, *, argv: list[str] | None = None, 
         **(extra or {}),
     }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    result.attempts.to_csv(out / "attempts.csv", index=False)
+    if result.attempts is not None:
+        result.attempts.to_csv(out / "attempts.csv", index=False)
+    elif result.attempts_path is not None and result.attempts_path.resolve() != (out / "attempts.csv").resolve():
+        shutil.copyfile(result.attempts_path, out / "attempts.csv")
     (out / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")

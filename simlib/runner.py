@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -26,12 +28,15 @@ from .config import Scenario
 from .keys import KeySpace, delete_prefix, new_run_id
 from .record import ATTEMPT_COLUMNS, INFO, Result
 from .strategies import Context
+from .tally import Tally
 from .strategies import get as get_strategy
 from .workload import SeatChooser, open_schedule, vu_rng
 
 #: Head start between creating the workers and the first scheduled arrival, so start-up is not counted as lag.
 START_DELAY_NS = 20_000_000
 SNAPSHOT_CHUNK = 10_000
+#: Rows a streamed run buffers before appending them to its CSV and folding them into the tally.
+STREAM_CHUNK_ROWS = 20_000
 
 Clock = Callable[[], int]
 
@@ -49,10 +54,66 @@ class Snapshot:
 @dataclass(frozen=True)
 class RunOutput:
     run_id: str
-    attempts: pd.DataFrame
+    attempts: pd.DataFrame | None
+    """Every attempt, or None for a streamed run (see ``attempts_path``)."""
+    tally: Tally
     snapshot: Snapshot
     keys_removed: int
     """Keys under the run prefix that the cleanup removed from all servers."""
+    attempts_path: Path | None = None
+    """Where a streamed run wrote its attempts (CSV, in completion order)."""
+
+
+class MemorySink:
+    """Keeps every row; the frame is built once at the end (exact percentiles)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+        self.add = self.rows.append
+
+    def finish(self, order_by: str) -> tuple[pd.DataFrame, Tally]:
+        frame = attempts_frame(self.rows).sort_values(order_by, kind="stable").reset_index(drop=True)
+        return frame, Tally.from_frame(frame)
+
+
+class StreamSink:
+    """Writes rows to CSV in chunks and keeps only aggregates, so memory stays flat however long the run.
+
+    A single writer thread turns each full chunk into a frame, appends it to the CSV and folds it into the tally,
+    so the event loop only swaps buffers (the GIL still lets it in every few milliseconds)."""
+
+    def __init__(self, path: Path, chunk_rows: int = STREAM_CHUNK_ROWS) -> None:
+        self.path, self.chunk_rows = Path(path), chunk_rows
+        self.rows: list[tuple] = []
+        self.tally = Tally(exact=False)
+        self.header = True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.unlink(missing_ok=True)
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simlib-stream")
+        self.jobs: list[Future] = []
+
+    def add(self, row: tuple) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            rows, self.rows = self.rows, []
+            self.jobs.append(self.writer.submit(self._write, rows))
+
+    def _write(self, rows: list[tuple]) -> None:
+        frame = attempts_frame(rows)
+        frame.to_csv(self.path, mode="a", header=self.header, index=False)
+        self.header = False
+        self.tally.update(frame)
+
+    def finish(self, order_by: str) -> tuple[None, Tally]:
+        self.flush()
+        self.writer.shutdown(wait=True)
+        for job in self.jobs:
+            job.result()  # re-raise a write error (disk full, ...) here
+        return None, self.tally
 
 
 def throttler_for(max_rate: float | None) -> Throttler | None:
@@ -82,12 +143,12 @@ def _row(run_id, strategy, user_id, seat_id, scheduled_ns, started, ended, t0, r
     )
 
 
-async def _run_open(scenario: Scenario, strategy, run_id: str, clock: Clock, progress: Callable[[int], None] | None):
+async def _run_open(scenario: Scenario, strategy, run_id: str, clock: Clock, progress, sink) -> None:
     schedule = open_schedule(scenario)
-    users, seats = schedule.user_ids.tolist(), schedule.seat_ids.tolist()
-    due_ns = (schedule.scheduled_s * 1e9).astype(np.int64).tolist()
-    total = len(users)
-    rows: list[tuple | None] = [None] * total
+    seats = schedule.seat_ids  # numpy arrays, not lists: a 1M-fan schedule stays ~16 MB
+    due_ns = (schedule.scheduled_s * 1e9).astype(np.int64)
+    total = len(schedule)
+    add = sink.add
     throttler = throttler_for(scenario.max_rate)
     cursor = 0
     t0 = clock() + START_DELAY_NS
@@ -95,29 +156,28 @@ async def _run_open(scenario: Scenario, strategy, run_id: str, clock: Clock, pro
     async def worker() -> None:
         nonlocal cursor
         while cursor < total:
-            i = cursor
+            user = cursor  # fans are numbered in arrival order
             cursor += 1
-            wait_ns = t0 + due_ns[i] - clock()
+            seat, due = int(seats[user]), int(due_ns[user])
+            wait_ns = t0 + due - clock()
             if wait_ns > 0:
                 await asyncio.sleep(wait_ns / 1e9)
             if throttler is None:
-                started, ended, result = await _timed_book(strategy, users[i], seats[i], clock)
+                started, ended, result = await _timed_book(strategy, user, seat, clock)
             else:
                 async with throttler:
-                    started, ended, result = await _timed_book(strategy, users[i], seats[i], clock)
-            rows[i] = _row(run_id, strategy.name, users[i], seats[i], due_ns[i], started, ended, t0, result)
+                    started, ended, result = await _timed_book(strategy, user, seat, clock)
+            add(_row(run_id, strategy.name, user, seat, due, started, ended, t0, result))
             if progress is not None:
                 progress(1)
 
     await asyncio.gather(*(worker() for _ in range(min(scenario.worker_count, total))))
-    return rows
 
 
-async def _run_closed(scenario: Scenario, strategy, run_id: str, clock: Clock, progress: Callable[[int], None] | None):
+async def _run_closed(scenario: Scenario, strategy, run_id: str, clock: Clock, progress, sink) -> None:
     assert scenario.vus is not None
     chooser = SeatChooser(scenario.seat_choice, scenario.seats)
     throttler = throttler_for(scenario.max_rate)
-    rows: list[tuple] = []
     t0 = clock() + START_DELAY_NS
     end_ns = t0 + int(scenario.duration_s * 1e9)
     think_s = scenario.think_ms / 1000
@@ -134,15 +194,18 @@ async def _run_closed(scenario: Scenario, strategy, run_id: str, clock: Clock, p
             else:
                 async with throttler:
                     started, ended, result = await _timed_book(strategy, vu, seat, clock)
-            rows.append(_row(run_id, strategy.name, vu, seat, started - t0, started, ended, t0, result))
+            sink.add(_row(run_id, strategy.name, vu, seat, started - t0, started, ended, t0, result))
             if progress is not None:
                 progress(1)
             if think_s > 0:
                 await asyncio.sleep(think_s)
 
     await asyncio.gather(*(virtual_user(vu) for vu in range(scenario.vus)))
-    rows.sort(key=lambda row: row[5])
-    return rows
+
+
+async def warm_up(clients, connections: int) -> None:
+    """Open the connections the burst will use before the clock starts, as a warm production pool would be."""
+    await asyncio.gather(*(client.ping() for client in clients for _ in range(connections)))
 
 
 async def read_snapshot(store, keys: KeySpace, seats: int) -> Snapshot:
@@ -172,8 +235,11 @@ async def run_burst_with_clients(
     run_id: str | None = None,
     progress: Callable[[int], None] | None = None,
     clock: Clock = time.perf_counter_ns,
+    stream_to: Path | None = None,
 ) -> RunOutput:
-    """Run one burst with ready clients. Keys live under ``simlib:<run_id>:`` and are removed afterwards."""
+    """Run one burst with ready clients. Keys live under ``simlib:<run_id>:`` and are removed afterwards.
+
+    With ``stream_to``, attempts are appended to that CSV in chunks and only aggregates stay in memory."""
     scenario.validate()
     run_id = run_id or new_run_id()
     keys = KeySpace(run_id)
@@ -191,14 +257,18 @@ async def run_burst_with_clients(
     strategy = strategy_cls(context)
     cleanup_clients = [store, *context.lock_clients]
     try:
+        await warm_up(cleanup_clients, min(scenario.pool_size, scenario.worker_count if not scenario.closed else scenario.vus))
         await strategy.prepare()
+        sink = StreamSink(stream_to) if stream_to else MemorySink()
         if scenario.closed:
-            rows = await _run_closed(scenario, strategy, run_id, clock, progress)
+            await _run_closed(scenario, strategy, run_id, clock, progress, sink)
         else:
-            rows = await _run_open(scenario, strategy, run_id, clock, progress)
+            await _run_open(scenario, strategy, run_id, clock, progress, sink)
+        attempts, tally = sink.finish("started_ns" if scenario.closed else "user_id")
         snapshot = await read_snapshot(store, keys, scenario.seats)
     finally:
         removed = 0
         for client in cleanup_clients:
             removed += await delete_prefix(client, keys.prefix)
-    return RunOutput(run_id=run_id, attempts=attempts_frame(rows), snapshot=snapshot, keys_removed=removed)
+    return RunOutput(run_id=run_id, attempts=attempts, tally=tally, snapshot=snapshot, keys_removed=removed,
+                     attempts_path=Path(stream_to) if stream_to else None)
