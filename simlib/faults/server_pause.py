@@ -8,8 +8,8 @@ timed-out connection and the reset discards the request the frozen server had no
 fans told "yours" who do not own their seat, and the ledger settles each info row. The strategy is ``atomic``, which
 cannot lose a booking, so every ``lost`` it reported would be false (``false_lost``, expected 0).
 
-The burst: 2,000 fans over 1 s onto 50 seats; the store is stopped once a fifth of them are done, for 400 ms,
-with a 150 ms command timeout: the stop is forced by the attempt count, and the store is continued long before the
+The burst: 2,000 fans over 2 s onto 50 seats, 20 connections; the store is stopped once a fifth of them are done,
+for 600 ms, with a 300 ms command timeout: the stop is forced by the attempt count, and the store is continued long before the
 schedule ends, so the audit's snapshot always reads a running server.
 """
 from __future__ import annotations
@@ -24,21 +24,22 @@ from ..lab import make_client
 from ..runner import run_burst_with_clients
 from .base import FaultScenario, RunRecord, Timeline
 
-USERS, SEATS, WINDOW_S = 2000, 50, 1.0
+USERS, SEATS, WINDOW_S = 2000, 50, 2.0
 STOP_AFTER_ATTEMPTS = USERS // 5
-PAUSE_MS = 400
-TIMEOUT_MS = 150
+PAUSE_MS = 600
+TIMEOUT_MS = 300
+POOL = 20
 
 
 class ServerPause(FaultScenario):
     name = "server-pause"
-    summary = "the store is SIGSTOPped mid-burst for 400 ms: timeouts become info, no false lost booking"
+    summary = "the store is SIGSTOPped mid-burst for 600 ms: timeouts become info, no false lost booking"
     variants = {"sigstop": 0}
     extra_expected = {"false_lost": lambda total, runs: total == 0, "info": lambda total, runs: total >= runs}
 
     async def run_once(self, variant: str, index: int, seed: int) -> RunRecord:
         scenario = Scenario(strategy="atomic", users=USERS, seats=SEATS, window_s=WINDOW_S, arrival="uniform",
-                            seat_choice="uniform", seed=seed, timeout_ms=TIMEOUT_MS, pool_size=50).validate()
+                            seat_choice="uniform", seed=seed, timeout_ms=TIMEOUT_MS, pool_size=POOL).validate()
         pid = self.bench.server("store").pid
         timeline = Timeline()
         loop = asyncio.get_running_loop()

@@ -41,7 +41,7 @@ class RedlockFenced(Fenced, Redlock):
             return early
         token, retries, round_trips = lease.token, lease.retries, lease.round_trips
         try:
-            fence = int(await self.ctx.store.incr(self.keys.fence(seat_id)))
+            fence = int(await self.ctx.store.execute_command("INCR", self.keys.fence(seat_id)))  # either client kind
             mark = {"retries": retries, "lock_token": token, "fence_token": fence}
             state = await self.check_fenced(seat_id, fence)
             if state != FREE:
