@@ -359,8 +359,8 @@ def _add_faults_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     faults.add_argument("scenario", metavar="SCENARIO", help=" | ".join(SCENARIOS))
-    faults.add_argument("--runs", type=INT, default=DEFAULT_RUNS, help=f"runs per variant, 1 to 100 [{DEFAULT_RUNS}]")
-    faults.add_argument("--seed", type=INT, default=0, help="same seed, same fans and jitter [0]")
+    faults.add_argument("--runs", type=INT("runs"), default=DEFAULT_RUNS, help=f"runs per variant, 1 to 100 [{DEFAULT_RUNS}]")
+    faults.add_argument("--seed", type=INT("seed"), default=0, help="same seed, same fans and jitter [0]")
     _add_net_flags(faults)
     faults.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     faults.set_defaults(func=cmd_faults)
@@ -368,9 +368,9 @@ def _add_faults_parser(sub) -> None:
 
 def _add_net_flags(p: argparse.ArgumentParser) -> None:
     n = p.add_argument_group("network (a delaying proxy on 127.0.0.1 in front of each server)")
-    n.add_argument("--net-delay-ms", type=FLOAT, default=0.0,
+    n.add_argument("--net-delay-ms", type=FLOAT("net_delay_ms"), default=0.0,
                    help="delay each direction by this much; a round trip costs twice it [0]")
-    n.add_argument("--net-jitter-ms", type=FLOAT, default=0.0,
+    n.add_argument("--net-jitter-ms", type=FLOAT("net_jitter_ms"), default=0.0,
                    help="uniform jitter +- this much on each delay, drawn from the seed [0]")
 
 

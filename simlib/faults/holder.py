@@ -112,7 +112,7 @@ class HolderProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "simlib.faults.holder"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            preexec_fn=_die_with_parent, close_fds=True,
+            preexec_fn=_die_with_parent(os.getpid()), close_fds=True,
         )
         _LIVE.add(self)
         self._buffer = b""
