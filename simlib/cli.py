@@ -124,6 +124,7 @@ def _add_workload_flags(p: argparse.ArgumentParser) -> None:
                    help="a Redlock lock server; repeat it, odd count >= 3")
     c.add_argument("--allow-foreign", action="store_true",
                    help="use a server that holds other keys; only this run's simlib:<run>: prefix is touched")
+    _add_net_flags(p)
     o = p.add_argument_group("output")
     o.add_argument("--config", metavar="FILE", help="replay a run from its config.json (flags given here are ignored)")
     o.add_argument("--out", metavar="DIR", help="write config.json, attempts.csv and summary.json (folder absent or empty)")
@@ -171,6 +172,8 @@ def build_parser() -> Parser:
     _add_workload_flags(compare)
     compare.set_defaults(func=cmd_compare)
 
+    _add_faults_parser(sub)
+
     listing = sub.add_parser("strategies", help="list the strategies and what each guarantees")
     listing.set_defaults(func=cmd_strategies)
 
@@ -200,7 +203,8 @@ def _show_ranges(parser: argparse.ArgumentParser) -> None:
 
 # ---- commands ----------------------------------------------------------------------------------------------------
 _SCENARIO_FLAGS = ("users", "vus", "duration_s", "think_ms", "seats", "window_s", "arrival", "seat_choice", "ttl_ms",
-                   "hold_ms", "seed", "max_rate", "pool_size", "workers", "timeout_ms", "max_retries", "nodes", "client", "redis_url")
+                   "hold_ms", "seed", "max_rate", "pool_size", "workers", "timeout_ms", "max_retries", "nodes", "client", "redis_url",
+                   "net_delay_ms", "net_jitter_ms")
 
 
 def scenario_from_args(args: argparse.Namespace, strategy: str) -> Scenario:
@@ -343,10 +347,50 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_faults_parser(sub) -> None:
+    from .faults import DEFAULT_RUNS, SCENARIOS
+
+    listing = "\n".join(f"  {name:<16} {cls.summary}" for name, cls in SCENARIOS.items())
+    faults = sub.add_parser(
+        "faults", help="scripted faults (paused holder, restarted lock server...): violations with and without fixes",
+        description="Stage a fault against servers simlib starts on loopback, audit every run, count violations per "
+        "variant. Exit 0 when every variant meets its expected count, 1 otherwise.",
+        epilog=f"scenarios:\n{listing}\n\nexample:\n  simlib faults pause-past-ttl --runs 10 --json\n\n" + EPILOG_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    faults.add_argument("scenario", metavar="SCENARIO", help=" | ".join(SCENARIOS))
+    faults.add_argument("--runs", type=INT("runs"), default=DEFAULT_RUNS, help=f"runs per variant, 1 to 100 [{DEFAULT_RUNS}]")
+    faults.add_argument("--seed", type=INT("seed"), default=0, help="same seed, same fans and jitter [0]")
+    _add_net_flags(faults)
+    faults.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    faults.set_defaults(func=cmd_faults)
+
+
+def _add_net_flags(p: argparse.ArgumentParser) -> None:
+    n = p.add_argument_group("network (a delaying proxy on 127.0.0.1 in front of each server)")
+    n.add_argument("--net-delay-ms", type=FLOAT("net_delay_ms"), default=0.0,
+                   help="delay each direction by this much; a round trip costs twice it [0]")
+    n.add_argument("--net-jitter-ms", type=FLOAT("net_jitter_ms"), default=0.0,
+                   help="uniform jitter +- this much on each delay, drawn from the seed [0]")
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    from .faults import get, run_fault
+
+    get(args.scenario)  # unknown name: exit 2 with a did-you-mean before any server starts
+    report = _run(run_fault(args.scenario, runs=args.runs, seed=args.seed, net_delay_ms=args.net_delay_ms,
+                            net_jitter_ms=args.net_jitter_ms))
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(report.text())
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
 def cmd_strategies(args: argparse.Namespace) -> int:
     for cls in all_strategies():
         kind = "exclusive" if cls.exclusive else "UNSAFE"
-        print(f"{cls.name:<12} {kind:<10} {cls.guarantee}")
+        print(f"{cls.name:<15} {kind:<10} {cls.guarantee}")
     return EXIT_OK
 
 

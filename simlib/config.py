@@ -93,6 +93,8 @@ LIMITS: dict[str, Limit] = {
     "workers": Limit(int, 1, MAX_POOL),
     "timeout_ms": Limit(float, 0, 600_000, low_open=True),
     "max_retries": Limit(int, 0, 1000),
+    "net_delay_ms": Limit(float, 0, 10_000),
+    "net_jitter_ms": Limit(float, 0, 10_000),
     "nodes": Limit(int, 3, MAX_NODES),
 }
 OPTIONAL = frozenset({"users", "vus", "max_rate", "workers"})
@@ -126,6 +128,10 @@ class Scenario:
     """``redis-py`` (the asyncio client the notebooks teach with) or ``mux`` (simlib's multiplexing client)."""
     redis_url: str | None = None
     lock_urls: tuple[str, ...] = field(default_factory=tuple)
+    net_delay_ms: float = 0.0
+    """Delay per direction through a loopback proxy in front of each server (:mod:`simlib.netdelay`); 0 = none."""
+    net_jitter_ms: float = 0.0
+    """Uniform jitter (+-) on each proxied delay, drawn from the seed."""
 
     # ---- derived -------------------------------------------------------------------------------------------
     @property

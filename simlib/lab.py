@@ -33,6 +33,7 @@ from .audit import Verdict, audit
 from .config import Scenario
 from .errors import UsageError
 from .metrics import Metrics, compute
+from .netdelay import proxied_urls
 from .runner import RunOutput, run_burst_with_clients
 from .preflight import PREFLIGHT_TIMEOUT_S, Endpoint, check_servers, preflight, preflight_all  # noqa: F401
 from .servers import Server, ServerGroup, find_binary
@@ -206,15 +207,17 @@ class Lab:
         if strategy_cls.needs_lock_servers and not self.locks:
             raise UsageError(f"--strategy {scenario.strategy} needs Redlock lock servers, but this lab has none")
         options = {"pool_size": scenario.pool_size, "timeout_ms": scenario.timeout_ms, "kind": scenario.client}
-        store = make_client(self.store.url, **options)
-        locks = [make_client(e.url, **options) for e in self.locks] if strategy_cls.needs_lock_servers else []
+        urls = {e.role: e.url for e in self.endpoints}
         started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        try:
-            output = await run_burst_with_clients(scenario, store, locks, progress=progress,
-                                                  stream_to=Path(stream_to) if stream_to else None)
-        finally:
-            for client in [store, *locks]:
-                await client.aclose()
+        async with proxied_urls(urls, delay_ms=scenario.net_delay_ms, jitter_ms=scenario.net_jitter_ms, seed=scenario.seed):
+            store = make_client(urls["store"], **options)
+            locks = [make_client(urls[e.role], **options) for e in self.locks] if strategy_cls.needs_lock_servers else []
+            try:
+                output = await run_burst_with_clients(scenario, store, locks, progress=progress,
+                                                      stream_to=Path(stream_to) if stream_to else None)
+            finally:
+                for client in [store, *locks]:
+                    await client.aclose()
         used = [self.store, *(self.locks if strategy_cls.needs_lock_servers else [])]
         return _result(scenario, output, tuple(e.describe() for e in used), started_at)
 

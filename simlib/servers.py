@@ -170,12 +170,19 @@ def _config(port: int, password: str, folder: str, extra: dict[str, str]) -> str
     return "".join(f"{key} {value}\n" for key, value in settings.items())
 
 
-def start_server(role: str, *, binary: str | None = None, extra: dict[str, str] | None = None) -> Server:
-    """Start one private server on 127.0.0.1 and wait until it answers PING."""
+def start_server(
+    role: str, *, binary: str | None = None, extra: dict[str, str] | None = None,
+    port: int | None = None, password: str | None = None,
+) -> Server:
+    """Start one private server on 127.0.0.1 and wait until it answers PING.
+
+    ``port`` and ``password`` restart a server in place (the fault scenarios bring a killed server back, empty, on
+    the port its clients know); by default both are fresh."""
     binary = binary or find_binary()
     last_error = ""
+    wanted_port, wanted_password = port, password
     for _ in range(START_ATTEMPTS):
-        port, password = free_port(), secrets.token_urlsafe(24)
+        port, password = wanted_port or free_port(), wanted_password or secrets.token_urlsafe(24)
         folder = tempfile.mkdtemp(prefix="simlib-server-")
         log = tempfile.TemporaryFile()
         try:

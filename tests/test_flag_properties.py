@@ -29,6 +29,8 @@ DOCUMENTED = {
     "workers": (True, 1, 10_000, False),
     "timeout_ms": (False, 0, 600_000, True),
     "max_retries": (True, 0, 1000, False),
+    "net_delay_ms": (False, 0, 10_000, False),
+    "net_jitter_ms": (False, 0, 10_000, False),
     "nodes": (True, 3, 15, False),
 }
 NAMES = sorted(DOCUMENTED)

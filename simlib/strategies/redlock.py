@@ -66,7 +66,8 @@ class Redlock(Strategy):
             raise ValueError("redlock needs lock servers")
         source = lua_source("release")
         self._releases = [client.register_script(source) for client in self.ctx.lock_clients]
-        await asyncio.gather(*(client.script_load(source) for client in self.ctx.lock_clients))
+        # a minority of lock servers may be down: Redlock works without them (Script reloads on NOSCRIPT later)
+        await asyncio.gather(*(client.script_load(source) for client in self.ctx.lock_clients), return_exceptions=True)
 
     @property
     def quorum(self) -> int:
@@ -100,14 +101,23 @@ class Redlock(Strategy):
                 await asyncio.sleep(self.ctx.rng.uniform(0, 2 * RETRY_DELAY_MS) / 1000)
         return Lease("", 0, self.ctx.max_retries, round_trips)
 
+    async def peek_and_acquire(self, seat_id: int) -> tuple[Lease, Result | None]:
+        """Walk away if the seat is already sold (the peek), else take the lock. Round trips include the peek;
+        the result is a refusal when there is no lease to go on with."""
+        if await self.ctx.store.get(self.keys.seat(seat_id)) is not None:
+            return Lease("", 0, 0, 1), refused("seat_taken", round_trips=1)
+        lease = await self.acquire(self.keys.lock(seat_id))
+        lease = Lease(lease.token, lease.deadline_ns, lease.retries, lease.round_trips + 1)
+        if not lease.token:
+            return lease, refused("lock_contended", retries=lease.retries, round_trips=lease.round_trips)
+        return lease, None
+
     async def book(self, user_id: int, seat_id: int) -> Result:
         seat_key, lock_key = self.keys.seat(seat_id), self.keys.lock(seat_id)
-        if await self.ctx.store.get(seat_key) is not None:
-            return refused("seat_taken", round_trips=1)
-        lease = await self.acquire(lock_key)
-        token, retries, round_trips = lease.token, lease.retries, lease.round_trips + 1
-        if not token:
-            return refused("lock_contended", retries=retries, round_trips=round_trips)
+        lease, refusal = await self.peek_and_acquire(seat_id)
+        if refusal is not None:
+            return refusal
+        token, retries, round_trips = lease.token, lease.retries, lease.round_trips
         try:
             if await self.ctx.store.get(seat_key) is not None:
                 return refused("seat_taken", retries=retries, round_trips=round_trips + 2, lock_token=token)

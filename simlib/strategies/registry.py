@@ -17,7 +17,7 @@ def register(cls: type["Strategy"]) -> type["Strategy"]:
 
 
 def _load_all() -> None:
-    from . import atomic, naive, optimistic, redlock, setnx  # noqa: F401  (importing registers them)
+    from . import atomic, naive, optimistic, redlock, redlock_fenced, setnx, setnx_fenced  # noqa: F401  (importing registers them)
 
 
 def names() -> tuple[str, ...]:
