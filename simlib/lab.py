@@ -271,8 +271,19 @@ class Lab:
         return [e for e in [self.store, *self.locks] if e is not None]
 
     # ---- running -------------------------------------------------------------------------------------------
-    async def burst(self, scenario: Scenario | None = None, *, progress: Callable[[int], None] | None = None, **fields) -> BurstResult:
-        """Run one burst and audit it. Give a :class:`Scenario`, or its fields as keywords."""
+    async def burst(
+        self,
+        scenario: Scenario | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
+        wrap_client: Callable[[str, Any], Any] | None = None,
+        **fields,
+    ) -> BurstResult:
+        """Run one burst and audit it. Give a :class:`Scenario`, or its fields as keywords.
+
+        ``wrap_client(role, client)`` may return a stand-in for each client the strategy uses (``store``,
+        ``lock-1``...), e.g. a tracing client; the lab still closes the original.
+        """
         scenario = (scenario.with_(**fields) if scenario else Scenario(**fields)).validate()
         if self.store is None:
             self.start()
@@ -282,8 +293,14 @@ class Lab:
         store = make_client(self.store.url, pool_size=scenario.pool_size, timeout_ms=scenario.timeout_ms)
         locks = [make_client(e.url, pool_size=scenario.pool_size, timeout_ms=scenario.timeout_ms) for e in self.locks]
         started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        used_store, used_locks = store, locks
+        if wrap_client is not None:
+            used_store = wrap_client("store", store)
+            used_locks = [wrap_client(e.role, client) for e, client in zip(self.locks, locks)]
         try:
-            output = await run_burst_with_clients(scenario, store, locks if strategy_cls.needs_lock_servers else (), progress=progress)
+            output = await run_burst_with_clients(
+                scenario, used_store, used_locks if strategy_cls.needs_lock_servers else (), progress=progress
+            )
         finally:
             for client in [store, *locks]:
                 await client.aclose()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -34,6 +35,10 @@ START_DELAY_NS = 20_000_000
 SNAPSHOT_CHUNK = 10_000
 
 Clock = Callable[[], int]
+
+#: The fan (user id) whose booking is in progress in the current task, while ``strategy.book`` runs; None
+#: otherwise. Read by tracing clients (:mod:`simlib.race`) to say which fan sent each command.
+current_fan: ContextVar[int | None] = ContextVar("simlib_current_fan", default=None)
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ def throttler_for(max_rate: float | None) -> Throttler | None:
 
 
 async def _timed_book(strategy, user_id: int, seat_id: int, clock: Clock) -> tuple[int, int, Result]:
+    fan_token = current_fan.set(user_id)
     started = clock()
     try:
         result = await strategy.book(user_id, seat_id)
@@ -71,6 +77,8 @@ async def _timed_book(strategy, user_id: int, seat_id: int, clock: Clock) -> tup
         result = Result(INFO, "timeout", error=str(exc) or type(exc).__name__)
     except (RedisError, OSError) as exc:
         result = Result(INFO, "error", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        current_fan.reset(fan_token)
     return started, clock(), result
 
 
