@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: report test bench lab clean-venv
 
-report: $(STAMP)  ## the main job: regenerate results/
-	$(PY) -m simlib compare --users 10000 --seats 100 --quiet --out results/compare --force
+report: $(STAMP)  ## the main job: run every notebook at 10,000 fans into results/ (QUICK=1 for small sizes)
+	$(PY) -m simlib report $(if $(QUICK),--quick)
 
 test: $(STAMP)  ## the whole test suite, against real servers simlib starts
 	$(PY) -m pytest

@@ -74,7 +74,7 @@ async def run_sweep(
         scenario = base.with_(**cell)
         fans = scenario.users or 0
         spent = clock() - started
-        if spent + seconds_per_fan * fans * len(strategies) > budget_s:
+        if spent >= budget_s or spent + seconds_per_fan * fans * len(strategies) > budget_s:
             skipped.append(cell)
             continue
         for name in strategies:
