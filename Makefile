@@ -12,8 +12,8 @@ report: $(STAMP)  ## the main job: run every notebook at 10,000 fans into result
 test: $(STAMP)  ## the whole test suite, against real servers simlib starts
 	$(PY) -m pytest
 
-lab: $(STAMP)  ## JupyterLab on notebooks/
-	$(VENV)/bin/jupyter lab notebooks/
+lab: $(STAMP)  ## JupyterLab on notebooks/ (each notebook starts and stops its own servers)
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -95,7 +95,8 @@ def describe_failure(stem: str, error: BaseException, executed: Path) -> str:
         first_line = next((line.strip() for line in error.source.splitlines() if line.strip()), "")
         evalue = " ".join(str(error.evalue).split())
         cell = f"cell In [{error.exec_count}]" if error.exec_count else f"cell #{error.cell_index}"
-        return f"notebook {stem}.ipynb failed in {cell} ({first_line[:60]!r}): {error.ename}: {evalue[:300]}; executed copy: {executed}"
+        return (f"notebook {stem}.ipynb failed in {cell} ({first_line[:60]!r}): {error.ename}: {evalue[:300]}; "
+                f"executed copy: {executed}")
     text = " ".join(str(error).split()) or type(error).__name__
     return f"notebook {stem}.ipynb failed: {type(error).__name__}: {text[:300]}; executed copy: {executed}"
 
@@ -135,7 +136,8 @@ def run_report(*, out: str | Path = "results", quick: bool = False, notebooks_di
     if only:
         unknown = [name for name in only if not any(p.stem == name or p.stem.startswith(name) for p in chosen)]
         if unknown:
-            raise UsageError(f"--only {', '.join(unknown)}: no such notebook; choose from {', '.join(p.stem for p in chosen)}")
+            choices = ", ".join(p.stem for p in chosen)
+            raise UsageError(f"--only {', '.join(unknown)}: no such notebook; choose from {choices}")
         chosen = [p for p in chosen if any(p.stem == name or p.stem.startswith(name) for name in only)]
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -208,7 +210,8 @@ def index_markdown(ran: list[Ran], *, quick: bool, total_s: float) -> str:
         f"- mode: **{'quick (small sizes, for CI)' if quick else 'full (10,000 fans)'}**; "
         f"wall time **{_duration(total_s)}** for {len(ran)} notebooks",
         f"- machine: {watermark.get('platform', '?')}, {watermark.get('cpus', '?')} CPUs, Python "
-        f"{watermark.get('python', '?')}; simlib {watermark.get('simlib', '?')}, redis-py {watermark.get('redis_py', '?')}; "
+        f"{watermark.get('python', '?')}; simlib {watermark.get('simlib', '?')}, "
+        f"redis-py {watermark.get('redis_py', '?')}; "
         f"servers: {', '.join(servers) or '?'}",
         f"- finished: {max((r.summary.get('finished_at', '') for r in ran), default='?')}",
         "",

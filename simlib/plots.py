@@ -54,6 +54,15 @@ def new_figure(width_in: float = 9.0, height_in: float = 4.5, *, rows: int = 1, 
     return fig, axes
 
 
+def label_axes(ax, *, title: str, xlabel: str, ylabel: str, grid_axis: str = "both") -> None:
+    """The finishing touches every single-panel figure gets: title, axis labels (with units), legend, grid."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(axis=grid_axis, alpha=0.3)
+
+
 # ---- the traced race ---------------------------------------------------------------------------------------------
 def swimlane(steps: pd.DataFrame, attempts: pd.DataFrame, *, final_owner: int | None, title: str) -> Figure:
     """One lane per fan: each command as a marker with its label, the fan's span as a bar, and the answer it got.
@@ -103,7 +112,8 @@ def swimlane(steps: pd.DataFrame, attempts: pd.DataFrame, *, final_owner: int | 
             ax.plot([], [], marker=marker, color=color, linestyle="none", label=text)
     ax.plot([], [], marker="*", color="#2ca02c", markersize=12, linestyle="none", label="told “yours”")
     if double:
-        ax.plot([], [], marker="*", color="#d62728", markersize=12, linestyle="none", label="told “yours”, seat sold twice")
+        ax.plot([], [], marker="*", color="#d62728", markersize=12, linestyle="none",
+                label="told “yours”, seat sold twice")
     ax.plot([], [], marker="X", color="#555555", linestyle="none", label="turned away")
     ax.set_yticks(range(len(fans)), [f"fan {fan}" + (" (final owner)" if fan == final_owner else "") for fan in fans])
     ax.set_ylim(len(fans) - 0.4, -0.7)
@@ -207,7 +217,8 @@ def _bins(attempts_by_strategy: Mapping[str, pd.DataFrame], column: str, bin_ms:
     return np.arange(0.0, top + bin_ms, bin_ms)
 
 
-def outcomes_over_time(attempts_by_strategy: Mapping[str, pd.DataFrame], *, title: str, bin_ms: float = 100.0) -> Figure:
+def outcomes_over_time(attempts_by_strategy: Mapping[str, pd.DataFrame], *, title: str,
+                       bin_ms: float = 100.0) -> Figure:
     """Small multiples, one per strategy: attempts finishing per time bin, one line per outcome (log count axis)."""
     names = list(attempts_by_strategy)
     fig, axes = new_figure(11.0, 1.6 + 1.6 * len(names), rows=len(names), sharex=True, squeeze=False)
@@ -235,11 +246,8 @@ def throughput_chart(attempts_by_strategy: Mapping[str, pd.DataFrame], *, title:
     for name, attempts in attempts_by_strategy.items():
         counts, _ = np.histogram(attempts["ended_ns"].to_numpy(dtype=float) / 1e6, bins=edges)
         ax.step(edges[:-1], counts * (1000.0 / bin_ms), where="post", label=name, color=strategy_color(name))
-    ax.set_xlabel("time since the burst start (ms)")
-    ax.set_ylabel("completed attempts per second (1/s)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    label_axes(ax, title=title, xlabel="time since the burst start (ms)",
+               ylabel="completed attempts per second (1/s)")
     return fig
 
 
@@ -250,11 +258,8 @@ def schedule_lag_chart(attempts_by_strategy: Mapping[str, pd.DataFrame], *, titl
         ordered = attempts.sort_values(["scheduled_s", "user_id"])
         ax.plot(np.arange(len(ordered)), ordered["lag_ms"].to_numpy(dtype=float), label=name,
                 color=strategy_color(name), linewidth=1)
-    ax.set_xlabel("fan, in arrival order (count)")
-    ax.set_ylabel("schedule lag: started − scheduled (ms)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    label_axes(ax, title=title, xlabel="fan, in arrival order (count)",
+               ylabel="schedule lag: started − scheduled (ms)")
     return fig
 
 
@@ -266,11 +271,7 @@ def cumulative_yours_chart(attempts_by_strategy: Mapping[str, pd.DataFrame], *, 
         ax.step(np.concatenate([[0.0], ended_ms]), np.arange(len(ended_ms) + 1), where="post",
                 label=f"{name} ({len(ended_ms):,} told “yours”)", color=strategy_color(name))
     ax.axhline(seats, color="black", linestyle="--", linewidth=1, label=f"seats in the venue ({seats:,})")
-    ax.set_xlabel("time since the burst start (ms)")
-    ax.set_ylabel("fans told “yours” so far (count)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    label_axes(ax, title=title, xlabel="time since the burst start (ms)", ylabel="fans told “yours” so far (count)")
     return fig
 
 
@@ -312,11 +313,7 @@ def sweep_lines(frame: pd.DataFrame, *, x: str, y: str, by: str, title: str, xla
         ax.plot(part[x], part[y], marker="o", label=f"{by} = {key}")
     if log_y:
         ax.set_yscale("symlog", linthresh=1)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    label_axes(ax, title=title, xlabel=xlabel, ylabel=ylabel)
     return fig
 
 
@@ -368,9 +365,6 @@ def k6_duration_chart(seed: Mapping[str, float], ours: Mapping[str, float], *, t
         ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7, padding=1)
     ax.set_yscale("log")
     ax.set_xticks(positions, stats)
-    ax.set_xlabel("http_req_duration statistic (simlib: service time of one booking)")
-    ax.set_ylabel("duration (ms, log scale)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
+    label_axes(ax, title=title, xlabel="http_req_duration statistic (simlib: service time of one booking)",
+               ylabel="duration (ms, log scale)", grid_axis="y")
     return fig

@@ -57,7 +57,8 @@ def describe_command(args: tuple, reply: Any) -> tuple[str, str]:
     kind_of_key = key_kind(args[1]) if len(args) > 1 else ""
     failed = isinstance(reply, BaseException)
     if name == "GET" and kind_of_key == "seat":
-        return "read", "GET seat → " + ("error" if failed else "free" if reply is None else f"taken (fan {int(reply)})")
+        answer = "error" if failed else "free" if reply is None else f"taken (fan {int(reply)})"
+        return "read", f"GET seat → {answer}"
     if name == "SET" and kind_of_key == "lock":
         return "lock", "SET NX lock → " + ("got it" if reply and not failed else "busy")
     if name == "WATCH":

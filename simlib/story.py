@@ -107,7 +107,7 @@ def watermark(lab=None) -> str:
     return "\n".join([
         f"simlib      {facts['simlib']}",
         f"redis-py    {facts['redis_py']}",
-        f"servers     {', '.join(sorted(servers))} ({len(facts['servers'])} process{'es' if len(facts['servers']) != 1 else ''})",
+        f"servers     {', '.join(sorted(servers))} ({len(facts['servers'])} processes)",
         f"python      {facts['python']}",
         f"machine     {facts['platform']} · {facts['machine']} · {facts['cpus']} CPUs",
         f"run at      {facts['when_utc']}",

@@ -13,7 +13,7 @@ from simlib.story import SUMMARY_FILE, Story, read_summary, watermark
 from simlib.sweep import grid_cells
 
 
-def attempts(strategy: str, count: int = 200, *, winners: int = 1, seed: int = 0, vus: int | None = None) -> pd.DataFrame:
+def attempts(strategy: str, count: int = 200, *, winners: int = 1, seed: int = 0, vus: int | None = None):
     """A plausible attempts table: ``winners`` ok rows, the rest fail, times in ns from t=0."""
     rng = np.random.default_rng(seed)
     started = np.sort(rng.integers(0, 50_000_000, size=count))
@@ -130,7 +130,8 @@ def test_commands_become_steps_a_student_reads():
     assert describe_command(("SET", lock, "t", "NX", "PX", 30000), True) == ("lock", "SET NX lock → got it")
     assert describe_command(("SET", lock, "t", "NX", "PX", 30000), None) == ("lock", "SET NX lock → busy")
     assert describe_command(("EVALSHA", "sha", 1, lock, "t"), 1) == ("release", "release lock")
-    assert describe_command(("EVALSHA", "sha", 2, seat, "simlib:ab12:ledger", 3), 1) == ("write", "book script → yours")
+    book = ("EVALSHA", "sha", 2, seat, "simlib:ab12:ledger", 3)
+    assert describe_command(book, 1) == ("write", "book script → yours")
     assert describe_command(("INCR", "simlib:ab12:fence:0"), 1) == ("other", "INCR")
     assert describe_transaction([("SET", seat, 3), ("RPUSH", "simlib:ab12:ledger", "0:3:")], [True, 1]) == (
         "write", "SET seat := fan 3")
