@@ -106,6 +106,8 @@ def test_a_rerun_replaces_what_it_owns_and_nothing_else(quick_results):
     assert (quick_results / "04_reproduce_the_seed" / "summary.json").is_file()
     assert (quick_results / "benchmarks.md").is_file()
     assert (quick_results / "01_the_race" / "summary.json").is_file(), "notebooks not rerun are left as they were"
+    index = (quick_results / "README.md").read_text()
+    assert all(f"[html]({stem}.html)" in index for stem in STEMS), "the index still lists the notebooks not rerun"
 
 
 @pytest.mark.notebooks
@@ -138,7 +140,8 @@ def test_owned_paths_are_the_index_and_each_notebooks_outputs(tmp_path):
 
 
 def test_the_index_reports_failed_checks_and_times():
-    ran = [Ran(stem="01_x", seconds=75.2, summary={"checks": {"a": True, "b": False}, "figures": ["f.png"]})]
-    text = index_markdown(ran, quick=False, total_s=75.2)
+    ran = [Ran(stem="01_x", seconds=75.2, summary={"checks": {"a": True, "b": False}, "figures": ["f.png"],
+                                                    "report": {"mode": "full", "seconds": 75.2}})]
+    text = index_markdown(ran)
     assert "full (10,000 fans)" in text and "1 min 15 s" in text
     assert "| **01_x** | 1/2 passed |" in text and "- ✗ b" in text and "[f](01_x/f.png)" in text
