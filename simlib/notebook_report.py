@@ -205,13 +205,17 @@ def _duration(seconds: float) -> str:
 
 
 def headline_markdown(ran: list[Ran]) -> str:
-    from .plots import markdown_table
-
+    """The headline notebook's table, with the workload it ran, as Markdown."""
     import pandas as pd
+
+    from .plots import markdown_table
 
     for r in ran:
         if r.stem == HEADLINE_NOTEBOOK and r.summary.get("headline"):
-            return markdown_table(pd.DataFrame(r.summary["headline"]))
+            s = r.summary
+            workload = (f"{s.get('users', 0):,} fans all due at once, a {s.get('hold_ms', 0):g} ms race window, seed "
+                        f"{s.get('seed', 0)}; the venue has {s.get('venue_seats', 0):,} seats (Zipf choice).")
+            return workload + "\n\n" + markdown_table(pd.DataFrame(s["headline"]))
     return "_(the headline notebook did not run)_"
 
 
