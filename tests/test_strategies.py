@@ -129,8 +129,9 @@ def test_optimistic_retries_are_bounded(lab, run):
 
         async def meddle():
             while not stop.is_set():
-                await store.set(keys.seat(0), "meddler")
-                await store.delete(keys.seat(0))
+                # SET then DEL in one MULTI/EXEC: the watched key changes, yet no GET ever sees it taken
+                async with store.pipeline(transaction=True) as pipe:
+                    await pipe.set(keys.seat(0), "meddler").delete(keys.seat(0)).execute()
                 await asyncio.sleep(0.001)
 
         task = asyncio.create_task(meddle())
