@@ -14,6 +14,7 @@ in the staging folder for inspection.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -102,16 +103,82 @@ def describe_failure(stem: str, error: BaseException, executed: Path) -> str:
 
 
 def execute(notebook: Path, executed: Path, parameters: dict[str, Any], *, quiet: bool) -> None:
-    """Run one notebook with papermill in a fresh ``python3`` kernel, cwd = the notebooks folder."""
+    """Run one notebook with papermill in a fresh ``python3`` kernel, cwd = the notebooks folder.
+
+    The kernel inherits this process's environment: unless ``quiet``, :data:`PROGRESS_ENV` names a file where the
+    notebook's :meth:`Story.progress` appends its counts, and a :class:`ProgressRelay` draws them as a bar per burst
+    below the bar per notebook.
+    """
     import papermill
 
+    from .story import PROGRESS_ENV
+
+    os.environ.pop(PROGRESS_ENV, None)
+    relay = None if quiet else ProgressRelay(executed.with_suffix(".progress"))
+    if relay is not None:
+        os.environ[PROGRESS_ENV] = str(relay.path)
     progress: bool | dict = False if quiet else {
         "desc": notebook.stem, "file": sys.stderr, "leave": True, "dynamic_ncols": True,
     }
-    papermill.execute_notebook(
-        str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL, cwd=str(notebook.parent),
-        progress_bar=progress, log_output=False, execution_timeout=CELL_TIMEOUT_S,
-    )
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL, cwd=str(notebook.parent),
+            progress_bar=progress, log_output=False, execution_timeout=CELL_TIMEOUT_S,
+        )
+    finally:
+        os.environ.pop(PROGRESS_ENV, None)
+        if relay is not None:
+            relay.stop()
+
+
+class ProgressRelay:
+    """Follows the JSON lines a kernel's :class:`simlib.story.Progress` appends, and draws one tqdm bar per label."""
+
+    POLL_S = 0.3
+
+    def __init__(self, path: Path):
+        import threading
+
+        self.path = path
+        self.path.write_text("")
+        self.bars: dict[str, Any] = {}
+        self.offset = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._follow, name="simlib-progress-relay", daemon=True)
+        self.thread.start()
+
+    def _follow(self) -> None:
+        while not self.stopping.wait(self.POLL_S):
+            self.drain()
+        self.drain()
+
+    def drain(self) -> None:
+        from tqdm import tqdm
+
+        with open(self.path, encoding="utf-8") as source:
+            source.seek(self.offset)
+            lines = source.readlines()
+            if lines and not lines[-1].endswith("\n"):
+                lines.pop()  # half-written: read it next time
+            self.offset += sum(len(line.encode()) for line in lines)
+        for line in lines:
+            update = json.loads(line)
+            bar = self.bars.get(update["label"])
+            if bar is None:
+                bar = self.bars[update["label"]] = tqdm(
+                    total=update["total"], desc=f"  {update['label']}", unit=update["unit"], file=sys.stderr,
+                    leave=False, dynamic_ncols=True, position=1)
+            bar.update(update["n"] - bar.n)
+            if update["done"]:
+                bar.close()
+                del self.bars[update["label"]]
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+        for bar in self.bars.values():
+            bar.close()
+        self.path.unlink(missing_ok=True)
 
 
 def to_html(executed: Path) -> Path:

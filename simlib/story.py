@@ -14,13 +14,19 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 SUMMARY_FILE = "summary.json"
+#: Set by ``simlib report`` for the kernels it starts: a file where :class:`Progress` appends its counts, which the
+#: report draws as bars on its own terminal (a kernel's stderr would land in the executed notebook instead).
+PROGRESS_ENV = "SIMLIB_REPORT_PROGRESS"
+PROGRESS_EVERY_S = 0.5
 SUMMARY_SCHEMA = 1
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -67,6 +73,11 @@ class Story:
         self.tables.append(path.name)
         return frame
 
+    def progress(self, label: str, total: int | None = None, *, unit: str = "fan") -> "Progress":
+        """A progress callback for ``lab.burst(progress=...)``: drawn as a bar on the terminal that runs
+        ``simlib report``, so the executed notebook stays clean; a silent no-op everywhere else."""
+        return Progress(label, total, unit=unit, sink=os.environ.get(PROGRESS_ENV) or None)
+
     def finish(self, *, checks: dict[str, bool], **facts: Any) -> Path:
         """Write ``summary.json``: the checks the notebook asserted, the files it wrote, and any facts to share."""
         summary = {
@@ -82,6 +93,39 @@ class Story:
         path = self.out / SUMMARY_FILE
         path.write_text(json.dumps(summary, indent=2) + "\n")
         return path
+
+
+class Progress:
+    """Counts for a progress bar, appended as JSON lines to ``sink`` at most every :data:`PROGRESS_EVERY_S`.
+
+    Call it with a count (or with anything: ``run_sweep``'s ``on_cell`` passes the cell); it closes itself when the
+    total is reached. Without a sink it does nothing.
+    """
+
+    def __init__(self, label: str, total: int | None, *, unit: str = "fan", sink: str | None = None,
+                 clock=time.monotonic):
+        self.label, self.total, self.unit, self.sink, self.clock = label, total, unit, sink, clock
+        self.count, self.sent_at, self.closed = 0, float("-inf"), sink is None
+
+    def _send(self, done: bool = False) -> None:
+        line = {"label": self.label, "total": self.total, "unit": self.unit, "n": self.count, "done": done}
+        with open(self.sink, "a", encoding="utf-8") as sink:
+            sink.write(json.dumps(line) + "\n")
+        self.sent_at = self.clock()
+
+    def __call__(self, count: Any = 1) -> None:
+        if self.closed:
+            return
+        self.count += count if isinstance(count, int) else 1
+        if self.total is not None and self.count >= self.total:
+            self.close()
+        elif self.clock() - self.sent_at >= PROGRESS_EVERY_S:
+            self._send()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._send(done=True)
+            self.closed = True
 
 
 def read_summary(out_dir: str | Path) -> dict[str, Any]:

@@ -179,3 +179,36 @@ def test_grid_runs_fewest_fans_first_and_rejects_unknown_knobs():
     assert [c["users"] for c in cells] == [10, 10, 1000, 1000] and len(cells) == 4
     with pytest.raises(ValueError, match="unknown sweep dimension"):
         grid_cells(fans=[1])
+
+
+def test_progress_without_a_sink_does_nothing_and_with_one_writes_counts(tmp_path, monkeypatch):
+    from simlib.story import PROGRESS_ENV, Progress
+
+    monkeypatch.delenv(PROGRESS_ENV, raising=False)
+    silent = Story(tmp_path / "a").progress("burst", 10)
+    silent(5), silent.close()
+    sink = tmp_path / "progress.jsonl"
+    now = [0.0]
+    bar = Progress("hot-seat naive", 3, sink=str(sink), clock=lambda: now[0])
+    bar(1)
+    bar(1)  # within the interval: not written
+    now[0] = 1.0
+    bar(1)  # reaches the total: closes itself
+    bar(1)  # after closing: ignored
+    lines = [json.loads(line) for line in sink.read_text().splitlines()]
+    assert [(line["n"], line["done"]) for line in lines] == [(1, False), (3, True)]
+    assert lines[0]["label"] == "hot-seat naive" and lines[0]["unit"] == "fan"
+
+
+def test_the_report_relays_a_kernels_counts_to_bars(tmp_path):
+    from simlib.notebook_report import ProgressRelay
+    from simlib.story import Progress
+
+    relay = ProgressRelay(tmp_path / "nb.progress")
+    bar = Progress("sweep", None, unit="cell", sink=str(relay.path), clock=lambda: 0.0)
+    bar("cell")
+    relay.drain()
+    assert relay.bars["sweep"].n == 1
+    bar.close()
+    relay.stop()
+    assert not relay.bars and not relay.path.exists()
