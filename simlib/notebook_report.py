@@ -9,7 +9,8 @@ What the report owns in ``results/``: ``README.md`` and, per notebook ``NN_name`
 CSV, ``summary.json``) and ``NN_name.ipynb`` / ``NN_name.html``. Nothing else there is touched (a benchmark table
 written by another command stays). Everything is first built in ``results/.report-staging/`` and moved into place
 only when every notebook succeeded, so a failed run leaves the previous report intact and its own partial output
-in the staging folder for inspection.
+in the staging folder for inspection. Progress goes to stderr: a bar per notebook (cells, from papermill) and one
+per burst, relayed from the kernel through a small file (see :class:`ProgressRelay`).
 """
 from __future__ import annotations
 
@@ -143,6 +144,7 @@ class ProgressRelay:
         self.path.write_text("")
         self.bars: dict[str, Any] = {}
         self.offset = 0
+        self.lock = threading.Lock()  # drain() runs in the relay thread, and once more from stop()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._follow, name="simlib-progress-relay", daemon=True)
         self.thread.start()
@@ -153,25 +155,27 @@ class ProgressRelay:
         self.drain()
 
     def drain(self) -> None:
+        with self.lock:
+            with open(self.path, "rb") as source:
+                source.seek(self.offset)
+                data = source.read()
+            complete = data[: data.rfind(b"\n") + 1]  # a half-written last line is read next time
+            self.offset += len(complete)
+            for line in complete.decode("utf-8").splitlines():
+                self._show(json.loads(line))
+
+    def _show(self, update: dict) -> None:
         from tqdm import tqdm
 
-        with open(self.path, encoding="utf-8") as source:
-            source.seek(self.offset)
-            lines = source.readlines()
-            if lines and not lines[-1].endswith("\n"):
-                lines.pop()  # half-written: read it next time
-            self.offset += sum(len(line.encode()) for line in lines)
-        for line in lines:
-            update = json.loads(line)
-            bar = self.bars.get(update["label"])
-            if bar is None:
-                bar = self.bars[update["label"]] = tqdm(
-                    total=update["total"], desc=f"  {update['label']}", unit=update["unit"], file=sys.stderr,
-                    leave=False, dynamic_ncols=True, position=1)
-            bar.update(update["n"] - bar.n)
-            if update["done"]:
-                bar.close()
-                del self.bars[update["label"]]
+        bar = self.bars.get(update["label"])
+        if bar is None:
+            bar = self.bars[update["label"]] = tqdm(
+                total=update["total"], desc=f"  {update['label']}", unit=update["unit"], file=sys.stderr,
+                leave=False, dynamic_ncols=True, position=1)
+        bar.update(update["n"] - bar.n)
+        if update["done"]:
+            bar.close()
+            del self.bars[update["label"]]
 
     def stop(self) -> None:
         self.stopping.set()
