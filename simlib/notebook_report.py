@@ -115,7 +115,7 @@ def execute(notebook: Path, executed: Path, parameters: dict[str, Any], *, quiet
     from .story import PROGRESS_ENV
 
     os.environ.pop(PROGRESS_ENV, None)
-    relay = None if quiet else ProgressRelay(executed.with_suffix(".progress"))
+    relay = None if quiet else ProgressRelay(executed.with_suffix(".progress").resolve())  # the kernel runs elsewhere
     if relay is not None:
         os.environ[PROGRESS_ENV] = str(relay.path)
     progress: bool | dict = False if quiet else {

@@ -109,8 +109,11 @@ class Progress:
 
     def _send(self, done: bool = False) -> None:
         line = {"label": self.label, "total": self.total, "unit": self.unit, "n": self.count, "done": done}
-        with open(self.sink, "a", encoding="utf-8") as sink:
-            sink.write(json.dumps(line) + "\n")
+        try:
+            with open(self.sink, "a", encoding="utf-8") as sink:
+                sink.write(json.dumps(line) + "\n")
+        except OSError:
+            self.closed = True  # a progress bar never fails a run: without its file, it goes quiet
         self.sent_at = self.clock()
 
     def __call__(self, count: Any = 1) -> None:

@@ -212,3 +212,12 @@ def test_the_report_relays_a_kernels_counts_to_bars(tmp_path):
     bar.close()
     relay.stop()
     assert not relay.bars and not relay.path.exists()
+
+
+def test_progress_goes_quiet_when_its_file_cannot_be_written(tmp_path):
+    from simlib.story import Progress
+
+    bar = Progress("burst", 10, sink=str(tmp_path / "missing-folder" / "p.jsonl"))
+    bar(1)
+    bar(9)
+    assert bar.closed
