@@ -43,8 +43,9 @@ def test_committed_notebooks_are_clean_stories(path):
     assert any("assert not failed" in c.source for c in nb.cells if c.cell_type == "code")
 
 
-def report(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simlib", "report", "--quiet", *args], capture_output=True,
+def report(*args: str, quiet: bool = True) -> subprocess.CompletedProcess:
+    quiet_flag = ["--quiet"] if quiet else []
+    return subprocess.run([sys.executable, "-m", "simlib", "report", *quiet_flag, *args], capture_output=True,
                           text=True, timeout=REPORT_TIMEOUT_S, cwd=ROOT)
 
 
@@ -118,6 +119,7 @@ def test_a_failing_notebook_is_named_in_one_line(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# broken"),
         nbformat.v4.new_code_cell("out_dir = '.'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("from simlib.story import Story\nbar = Story(out_dir).progress('burst', 2)\nbar(2)"),
         nbformat.v4.new_code_cell("seats = 1\nseats / 0"),
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -125,8 +127,9 @@ def test_a_failing_notebook_is_named_in_one_line(tmp_path):
     out = tmp_path / "results"
     out.mkdir()
     (out / "README.md").write_text("the previous report\n")
-    done = report("--notebooks", str(folder), "--out", str(out))
+    done = report("--notebooks", str(folder), "--out", str(out), quiet=False)  # progress relayed, then the failure
     assert done.returncode == 1
+    assert "burst: 100%" in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("simlib:")]
     assert len(lines) == 1 and "Traceback" not in done.stderr
     assert "01_broken.ipynb" in lines[0] and "cell In [" in lines[0] and "ZeroDivisionError" in lines[0]
