@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: report test bench lab clean-venv
 
-report: $(STAMP)  ## the main job: regenerate results/
-	$(PY) -m simlib compare --users 10000 --seats 100 --quiet --out results/compare --force
+report: $(STAMP)  ## the main job: run every notebook at 10,000 fans into results/ (QUICK=1 for small sizes)
+	$(PY) -m simlib report $(if $(QUICK),--quick)
 
 test: $(STAMP)  ## the whole test suite, against real servers simlib starts
 	$(PY) -m pytest
@@ -15,8 +15,8 @@ test: $(STAMP)  ## the whole test suite, against real servers simlib starts
 bench: $(STAMP)  ## redis-benchmark and simlib side by side; writes results/benchmarks.md
 	$(PY) benchmarks/bench.py
 
-lab: $(STAMP)  ## JupyterLab on notebooks/
-	$(VENV)/bin/jupyter lab notebooks/
+lab: $(STAMP)  ## JupyterLab on notebooks/ (each notebook starts and stops its own servers)
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

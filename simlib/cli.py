@@ -187,7 +187,11 @@ def build_parser() -> Parser:
     which.add_argument("--run", metavar="ID", help="one run's keys (the run id in config.json)")
     which.add_argument("--all-runs", action="store_true", help="every simlib:* key")
     clean.set_defaults(func=cmd_clean)
-    parser.commands = {"burst": burst, "compare": compare, "strategies": listing, "clean": clean}
+
+    from .notebook_report import add_parser as add_report_parser  # `simlib report`: the notebooks into results/
+
+    add_report_parser(sub)
+    parser.commands = dict(sub.choices)  # every subcommand reports its own unknown flags
     for command in (burst, compare):
         _show_ranges(command)
     return parser

@@ -194,12 +194,22 @@ class Lab:
         return [e for e in [self.store, *self.locks] if e is not None]
 
     # ---- running -------------------------------------------------------------------------------------------
-    async def burst(self, scenario: Scenario | None = None, *, progress: Callable[[int], None] | None = None,
-                    stream_to: Path | str | None = None, **fields) -> BurstResult:
+    async def burst(
+        self,
+        scenario: Scenario | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
+        stream_to: Path | str | None = None,
+        wrap_client: Callable[[str, Any], Any] | None = None,
+        **fields,
+    ) -> BurstResult:
         """Run one burst and audit it. Give a :class:`Scenario`, or its fields as keywords.
 
         ``stream_to`` (a CSV path) streams the attempts to disk and keeps only aggregates in memory, for runs of
-        millions of attempts; ``result.attempts`` is then None."""
+        millions of attempts; ``result.attempts`` is then None. ``wrap_client(role, client)`` may return a
+        stand-in for each client the strategy uses (``store``, ``lock-1``...), e.g. a tracing client; the lab
+        still closes the original.
+        """
         scenario = (scenario.with_(**fields) if scenario else Scenario(**fields)).validate()
         if self.store is None:
             self.start()
@@ -212,8 +222,12 @@ class Lab:
         async with proxied_urls(urls, delay_ms=scenario.net_delay_ms, jitter_ms=scenario.net_jitter_ms, seed=scenario.seed):
             store = make_client(urls["store"], **options)
             locks = [make_client(urls[e.role], **options) for e in self.locks] if strategy_cls.needs_lock_servers else []
+            used_store, used_locks = store, locks
+            if wrap_client is not None:
+                used_store = wrap_client("store", store)
+                used_locks = [wrap_client(e.role, client) for e, client in zip(self.locks, locks)]
             try:
-                output = await run_burst_with_clients(scenario, store, locks, progress=progress,
+                output = await run_burst_with_clients(scenario, used_store, used_locks, progress=progress,
                                                       stream_to=Path(stream_to) if stream_to else None)
             finally:
                 for client in [store, *locks]:

@@ -14,6 +14,7 @@ import asyncio
 import random
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -39,6 +40,10 @@ SNAPSHOT_CHUNK = 10_000
 STREAM_CHUNK_ROWS = 20_000
 
 Clock = Callable[[], int]
+
+#: The fan (user id) whose booking is in progress in the current task, while ``strategy.book`` runs; None
+#: otherwise. Read by tracing clients (:mod:`simlib.race`) to say which fan sent each command.
+current_fan: ContextVar[int | None] = ContextVar("simlib_current_fan", default=None)
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,7 @@ async def run_to_the_end(coros) -> None:
 
 
 async def _timed_book(strategy, user_id: int, seat_id: int, clock: Clock) -> tuple[int, int, Result]:
+    fan_token = current_fan.set(user_id)
     started = clock()
     try:
         result = await strategy.book(user_id, seat_id)
@@ -156,6 +162,8 @@ async def _timed_book(strategy, user_id: int, seat_id: int, clock: Clock) -> tup
         result = Result(INFO, "timeout", error=str(exc) or type(exc).__name__)
     except (RedisError, OSError) as exc:
         result = Result(INFO, "error", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        current_fan.reset(fan_token)
     return started, clock(), result
 
 

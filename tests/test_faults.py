@@ -173,19 +173,6 @@ def test_burst_through_the_delaying_proxy_is_audited_as_usual(lab, run):
     assert result.metrics.latency_ms.p50 >= 2 * 3 - 2
 
 
-# ---- the notebook --------------------------------------------------------------------------------------------------
-@pytest.mark.slow
-@pytest.mark.notebooks
-def test_notebook_05_runs_headless_with_small_parameters(tmp_path):
-    papermill = pytest.importorskip("papermill")
-    notebooks = os.path.join(os.path.dirname(__file__), os.pardir, "notebooks")
-    papermill.execute_notebook(
-        os.path.join(notebooks, "05_when_locks_lie.ipynb"), str(tmp_path / "05.ipynb"), cwd=notebooks,
-        kernel_name="python3", progress_bar=False,
-        parameters={"RUNS": 1, "DELAYS_MS": [0, 10], "SWEEP_USERS": 200, "SWEEP_STRATEGIES": ["naive", "setnx-fenced"]},
-    )
-
-
 def test_timelines_draw_from_recorded_events(run):
     import matplotlib
 
