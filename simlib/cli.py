@@ -212,7 +212,7 @@ _SCENARIO_FLAGS = ("users", "vus", "duration_s", "think_ms", "seats", "window_s"
 
 
 def scenario_from_args(args: argparse.Namespace, strategy: str) -> Scenario:
-    if args.config:
+    if args.config is not None:
         # URLs are never replayed (config.json holds them masked): the servers are the ones named on this command line
         return Scenario.from_dict(read_config(args.config)).with_(
             redis_url=args.redis_url, lock_urls=tuple(args.lock_urls)).validate()
@@ -224,13 +224,15 @@ def scenario_from_args(args: argparse.Namespace, strategy: str) -> Scenario:
 
 def read_config(path: str) -> dict:
     """The scenario fields of a run's ``config.json`` (or of a bare JSON object of fields)."""
+    if not path.strip():
+        raise UsageError("--config needs a file: the config.json of an earlier run (simlib burst --out DIR)")
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         raise UsageError(f"--config {path}: cannot read it as JSON ({reason}); give a config.json that simlib wrote") from None
     scenario = data.get("scenario", data) if isinstance(data, dict) else data
-    if not isinstance(scenario, dict):
+    if not isinstance(scenario, dict) or not scenario:
         raise UsageError(f"--config {path}: expected a JSON object with a 'scenario' object, as in a run's config.json")
     return scenario
 
@@ -261,7 +263,7 @@ def cmd_burst(args: argparse.Namespace) -> int:
     stream_to = None
     if args.stream or expected_attempts(scenario) > STREAM_ABOVE_ATTEMPTS:
         if out is None:
-            scratch = tempfile.mkdtemp(prefix="simlib-stream-")
+            scratch = scratch_dir()
         stream_to = (out or Path(scratch)) / "attempts.csv"
     try:
         result = _run(run_burst_with_progress(scenario, args.allow_foreign, progress, stream_to))
@@ -276,9 +278,9 @@ def cmd_burst(args: argparse.Namespace) -> int:
     if out:
         write_run(result, out)
     if args.json:
-        print(json.dumps(summary))
+        emit(json.dumps(summary))
     else:
-        print(text_summary(result, results))
+        emit(text_summary(result, results))
     failed = (args.check or checks) and (not result.valid or not all(ok for _, ok, _ in results))
     return EXIT_CHECK_FAILED if failed else EXIT_OK
 
@@ -292,6 +294,17 @@ def check_servers_first(scenarios: list[Scenario], allow_foreign: bool) -> None:
     first = scenarios[0]
     needs_locks = any(get_strategy(s.strategy).needs_lock_servers for s in scenarios)
     check_servers(first.redis_url, first.lock_urls, with_locks=needs_locks, allow_foreign=allow_foreign)
+
+
+def scratch_dir() -> str:
+    """A temp folder for a streamed run without --out, named after this process. Folders left by a simlib that
+    was killed (SIGKILL gives no chance to clean up) are removed here, once their process is gone."""
+    parent = Path(tempfile.gettempdir())
+    for stale in parent.glob("simlib-stream-*-*"):
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"simlib-stream-{os.getpid()}-")
 
 
 def expected_attempts(scenario: Scenario) -> float:
@@ -315,6 +328,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise UsageError(f"--strategies: '{name}' is unknown: {did_you_mean(name, known)}")
     if not chosen:
         raise UsageError("--strategies names no strategy: give 'all' or a comma-separated list")
+    twice = sorted({name for name in chosen if chosen.count(name) > 1})
+    if twice:
+        raise UsageError(f"--strategies names {', '.join(twice)} more than once; use --repeat N to run a strategy N times")
     if not 1 <= args.repeat <= 100:
         raise UsageError(f"--repeat must be from 1 to 100 (got {args.repeat})")
     base = scenario_from_args(args, chosen[0])
@@ -345,9 +361,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         (out / "compare.json").write_text(json.dumps([r.summary() for r in results], indent=2) + "\n")
         (out / "compare.txt").write_text(compare_table(results) + "\n")
     if args.json:
-        print(json.dumps([r.summary() for r in results]))
+        emit(json.dumps([r.summary() for r in results]))
     else:
-        print(compare_table(results))
+        emit(compare_table(results))
     return EXIT_OK
 
 
@@ -385,16 +401,16 @@ def cmd_faults(args: argparse.Namespace) -> int:
     report = _run(run_fault(args.scenario, runs=args.runs, seed=args.seed, net_delay_ms=args.net_delay_ms,
                             net_jitter_ms=args.net_jitter_ms))
     if args.json:
-        print(json.dumps(report.to_dict()))
+        emit(json.dumps(report.to_dict()))
     else:
-        print(report.text())
+        emit(report.text())
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
 
 def cmd_strategies(args: argparse.Namespace) -> int:
     for cls in all_strategies():
         kind = "exclusive" if cls.exclusive else "UNSAFE"
-        print(f"{cls.name:<15} {kind:<10} {cls.guarantee}")
+        emit(f"{cls.name:<15} {kind:<10} {cls.guarantee}")
     return EXIT_OK
 
 
@@ -403,7 +419,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
     removed = _run(clean(args.urls, run_id=args.run, all_runs=args.all_runs))
     for url, count in removed:
-        print(f"{url}: removed {count:,} simlib key{'s' if count != 1 else ''}")
+        emit(f"{url}: removed {count:,} simlib key{'s' if count != 1 else ''}")
     return EXIT_OK
 
 
@@ -446,6 +462,21 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(redact(traceback.format_exc()))
         _say("internal error (a bug: please report it with the traceback above)")
         return EXIT_INTERNAL
+
+
+def emit(text: str) -> None:
+    """Print a result on stdout. A reader that went away (``| head``) does not change the exit status; a stdout
+    that cannot be written (a full disk) is one line on stderr, not a traceback."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more reaches the closed pipe
+    except OSError as exc:
+        raise OutputError(f"cannot write the result to standard output: {exc.strerror or exc}") from None
+
+
+class OutputError(SimlibError):
+    """Standard output cannot be written (exit 70)."""
 
 
 def _say(message: str) -> None:

@@ -5,6 +5,7 @@ never FLUSHDB, FLUSHALL or KEYS.
 """
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -51,15 +52,26 @@ async def delete_prefix(client, prefix: str) -> int:
     return await _unlink_matching(client, _glob_escape(prefix) + "*")
 
 
+#: A key of some run: ``simlib:<hex run id>:...``. A key like ``simlib:important`` is someone else's.
+RUN_KEY = re.compile(rb"^simlib:[0-9a-f]{6,64}:")
+
+
+def is_run_key(key: bytes) -> bool:
+    return RUN_KEY.match(key) is not None
+
+
 async def delete_all_runs(client) -> int:
-    """UNLINK every ``simlib:`` key (what ``simlib clean --all-runs`` does). Returns how many were removed."""
-    return await _unlink_matching(client, _glob_escape(ROOT) + "*")
+    """UNLINK every key of every simlib run, ``simlib:<run id>:*`` (what ``simlib clean --all-runs`` does).
+    Keys that merely start with ``simlib:`` but are not run-shaped are left alone. Returns how many were removed."""
+    return await _unlink_matching(client, _glob_escape(ROOT) + "*", only_runs=True)
 
 
-async def _unlink_matching(client, pattern: str) -> int:
+async def _unlink_matching(client, pattern: str, *, only_runs: bool = False) -> int:
     removed = 0
     batch: list[bytes] = []
     async for key in client.scan_iter(match=pattern, count=SCAN_BATCH):
+        if only_runs and not is_run_key(key):
+            continue
         batch.append(key)
         if len(batch) >= SCAN_BATCH:
             removed += await client.unlink(*batch)

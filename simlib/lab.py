@@ -47,6 +47,10 @@ def no_retry() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
+#: Opening a connection may take longer than a command: --timeout-ms bounds commands, this bounds connecting.
+CONNECT_TIMEOUT_MIN_S = 1.0
+
+
 def make_client(url: str, *, pool_size: int, timeout_ms: float, kind: str = "redis-py"):
     """An asyncio client: redis-py on a BlockingConnectionPool (waits for a free connection instead of raising),
     or the multiplexing client (``kind="mux"``), which speaks the same subset of the API."""
@@ -60,7 +64,7 @@ def make_client(url: str, *, pool_size: int, timeout_ms: float, kind: str = "red
         max_connections=pool_size,
         timeout=timeout_s,
         socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
+        socket_connect_timeout=max(timeout_s, CONNECT_TIMEOUT_MIN_S),
         retry=no_retry(),  # no hidden second tries: a fault becomes an info outcome
     )
     # the pool's connections carry the retry policy; from_pool lets aclose() close the pool too
@@ -100,6 +104,9 @@ class BurstResult:
             "users": s.users,
             "vus": s.vus,
             "seats": s.seats,
+            "client": s.client,
+            "net_delay_ms": s.net_delay_ms,
+            "net_jitter_ms": s.net_jitter_ms,
             "attempts": m.attempts,
             "outcomes": m.outcomes,
             "reasons": m.reasons,

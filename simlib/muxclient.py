@@ -30,6 +30,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 #: Connections shared by all non-WATCH commands (round robin). One Redis thread serves them all anyway.
 SHARED_CONNECTIONS = 2
+#: Connecting may take longer than a command; the per-command timeout does not apply to it.
+CONNECT_TIMEOUT_MIN_S = 1.0
 
 
 class _Link(asyncio.Protocol):
@@ -99,7 +101,7 @@ class _Link(asyncio.Protocol):
             return
         age_s = self.loop.time() - self.pending[0][1]
         if age_s >= self.timeout_s:
-            self._fail_all(RedisTimeoutError(f"no reply within {self.timeout_s * 1000:.0f} ms"))
+            self._fail_all(RedisTimeoutError(f"no reply within {self.timeout_s * 1000:g} ms"))
             self.close()
         else:
             self.watchdog = self.loop.call_later(self.timeout_s - age_s, self._check_timeouts)
@@ -177,13 +179,13 @@ class MuxClient:
     async def _open(self) -> _Link:
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(max(self.timeout_s, CONNECT_TIMEOUT_MIN_S)):
                 if self.path:
                     _, link = await loop.create_unix_connection(lambda: _Link(self.timeout_s), self.path)
                 else:
                     _, link = await loop.create_connection(lambda: _Link(self.timeout_s), self.host, self.port)
         except TimeoutError:
-            raise RedisTimeoutError(f"connecting took over {self.timeout_s * 1000:.0f} ms") from None
+            raise RedisTimeoutError(f"connecting took over {max(self.timeout_s, CONNECT_TIMEOUT_MIN_S) * 1000:.0f} ms") from None
         except OSError as exc:
             raise RedisConnectionError(f"cannot connect: {exc.strerror or exc}") from None
         hello = []

@@ -21,7 +21,7 @@ from redis.retry import Retry as SyncRetry
 
 from .config import check_url, mask_url
 from .errors import ServerRefused, ServerUnavailable, SimlibError, UsageError
-from .keys import ROOT
+from .keys import ROOT, is_run_key
 from .servers import Server
 
 #: Connect and first-answer timeout of the preflight; all servers are checked at once, so N dead ones cost this once.
@@ -80,6 +80,10 @@ def preflight(role: str, url: str, *, allow_foreign: bool = False, answered: thr
         raise ServerRefused(f"{role} server {shown} answered with an error: {exc}") from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         raise ServerUnavailable(_unreachable(role, url, shown, exc)) from None
+    except (redis.exceptions.InvalidResponse, redis.DataError) as exc:
+        raise ServerUnavailable(
+            f"{role} server {shown} does not speak the Redis protocol ({str(exc).splitlines()[0]}); check the port"
+        ) from None
     finally:
         client.close()
     version = str(info.get("valkey_version") or info.get("redis_version") or "")
@@ -179,9 +183,9 @@ def _refuse_foreign(shown: str, client: redis.Redis) -> None:
     )
     for _ in range(min(FOREIGN_SAMPLES, total)):
         key = client.randomkey()
-        if key is not None and not key.startswith(ROOT.encode()):
+        if key is not None and not is_run_key(key):
             raise ServerRefused(message)
-    ours = sum(1 for _ in client.scan_iter(match=ROOT + "*", count=1000))
+    ours = sum(1 for key in client.scan_iter(match=ROOT + "*", count=1000) if is_run_key(key))
     if ours < total:
         raise ServerRefused(message)
 

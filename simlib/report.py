@@ -43,7 +43,8 @@ def text_summary(result: BurstResult, checks: Iterable[tuple[str, bool, float]] 
         f"simlib burst · {s.strategy} · run {result.run_id}\n"
         f"  {who} → {s.seats:,} seat{'s' if s.seats != 1 else ''} · arrival {s.arrival if not s.closed else 'closed'}"
         f"{'' if s.closed or s.arrival == 'burst' else f' over {s.window_s:g} s'} · seat choice {s.seat_choice}"
-        f" · hold {s.hold_ms:g} ms · seed {s.seed}"
+        f" · hold {s.hold_ms + 0:g} ms · seed {s.seed} · client {s.client}"
+        + (f" · net delay {s.net_delay_ms:g}±{s.net_jitter_ms:g} ms per direction" if s.net_delay_ms or s.net_jitter_ms else "")
     )
     reasons = " · ".join(f"{name} {count:,}" for name, count in m.reasons.items() if count)
     lines = [
@@ -56,7 +57,8 @@ def text_summary(result: BurstResult, checks: Iterable[tuple[str, bool, float]] 
         _line("schedule_lag", f"p50={_ms(m.lag_ms.p50)} p99={_ms(m.lag_ms.p99)} max={_ms(m.lag_ms.max)}"),
         _line("schedule", m.schedule_note),
         _line("throughput", f"{m.attempts:,} attempts in {m.wall_s:.2f} s = {m.attempts / max(m.wall_s, 1e-9):,.0f}/s"),
-        _line("booked", f"{v.booked:,} fans told 'yours' · {v.seats_sold:,} seats sold · unsold {v.unsold:,}"),
+        _line("booked", f"{plural(v.booked, 'fan')} told 'yours' · {plural(v.seats_sold, 'seat')} sold · "
+              f"{plural(v.unsold, 'seat')} left unsold after turning fans away"),
     ]
     if v.info:
         lines.append(_line("info", f"{v.info:,} attempts timed out or errored; {v.info_took_effect:,} of them took effect (ledger)"))
@@ -64,7 +66,8 @@ def text_summary(result: BurstResult, checks: Iterable[tuple[str, bool, float]] 
         lines.append(_line("audit", "VALID ✓ every seat sold at most once, every 'yours' honoured"))
     else:
         lines.append(
-            _line("audit", f"INVALID ✗ {v.double_booked_seats:,} double-booked seats · oversold {v.oversold:,} · lost {v.lost:,}")
+            _line("audit", f"INVALID ✗ {plural(v.double_booked_seats, 'double-booked seat')} · oversold {v.oversold:,} · "
+                  f"lost {v.lost:,}")
         )
         for e in v.evidence[:EVIDENCE_SHOWN]:
             fans = ", ".join(str(u) for u in e.ok_users[:8]) + (" …" if len(e.ok_users) > 8 else "")
@@ -89,20 +92,34 @@ def compare_table(results: list[BurstResult]) -> str:
             "strategy": r.scenario.strategy, "valid": summ["audit_valid"], "booked": summ["booked"],
             "double_booked": summ["double_booked_seats"], "oversold": summ["oversold"], "lost": summ["lost"],
             "info": summ["outcomes"]["info"], "p50_ms": summ["latency_ms"]["p50"], "p99_ms": summ["latency_ms"]["p99"],
-            "resp_p99_ms": summ["response_ms"]["p99"], "wall_s": summ["wall_s"], "rate_per_s": summ["achieved_rate_per_s"],
+            "resp_p99_ms": summ["response_ms"]["p99"], "lag_p99_ms": summ["lag_ms"]["p99"], "wall_s": summ["wall_s"],
+            "rate_per_s": summ["achieved_rate_per_s"], "schedule_kept": summ["schedule_kept"],
         })
     frame = pd.DataFrame(rows)
     repeats = frame.groupby("strategy", sort=False).size().max() if len(frame) else 1
-    numeric = [c for c in frame.columns if c not in ("strategy", "valid")]
+    numeric = [c for c in frame.columns if c not in ("strategy", "valid", "schedule_kept")]
     grouped = frame.groupby("strategy", sort=False)
     table = grouped[numeric].median()
+    for column in ("booked", "double_booked", "oversold", "lost", "info"):  # counts: medians of whole numbers
+        table[column] = table[column].map(lambda x: f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}")
     table.insert(0, "valid", grouped["valid"].all().map({True: "yes", False: "NO"}))
+    kept = grouped["schedule_kept"].agg(lambda x: f"{int(x.sum())}/{len(x)}" if len(x) > 1 else ("yes" if x.iloc[0] else "NO"))
+    table["schedule_kept"] = kept
     if repeats > 1:
         for column in ("p99_ms", "wall_s"):
             spread = grouped[column].agg(lambda x: f"{x.min():.1f}-{x.max():.1f}")
             table[column + "_range"] = spread
-    header = f"simlib compare · {len(table)} strategies × {repeats} run{'s' if repeats > 1 else ''} (medians)"
-    return header + "\n" + table.to_string(float_format=lambda x: f"{x:,.1f}")
+    header = (f"simlib compare · {plural(len(table), 'strategy', 'strategies')} × {plural(repeats, 'run')}"
+              + (" (medians)" if repeats > 1 else ""))
+    lines = [header, table.to_string(float_format=lambda x: f"{x:,.1f}")]
+    if not frame["schedule_kept"].all():
+        lines.append("schedule_kept NO: fans were released later than scheduled (lag p99 over 50 ms or rate under 95% "
+                     "of target), so contention was lower than the workload claims; see benchmarks/ and --client mux")
+    return "\n".join(lines)
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
 def write_run(result: BurstResult, out: Path, *, argv: list[str] | None = None, extra: dict[str, Any] | None = None) -> None:

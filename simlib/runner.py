@@ -237,7 +237,11 @@ async def _run_closed(scenario: Scenario, strategy, run_id: str, clock: Clock, p
 
 async def warm_up(clients, connections: int) -> None:
     """Open the connections the burst will use before the clock starts, as a warm production pool would be."""
-    await asyncio.gather(*(client.ping() for client in clients for _ in range(connections)))
+    replies = await asyncio.gather(*(client.ping() for client in clients for _ in range(connections)),
+                                   return_exceptions=True)
+    for reply in replies:  # a slow PING under a tight --timeout-ms is fine; a refused connection is not
+        if isinstance(reply, BaseException) and not isinstance(reply, (RedisTimeoutError, asyncio.TimeoutError)):
+            raise reply
 
 
 async def read_snapshot(store, keys: KeySpace, seats: int) -> Snapshot:
