@@ -83,10 +83,17 @@ class Redlock(Strategy):
     async def _release_everywhere(self, key: str, token: str) -> None:
         await asyncio.gather(*(release(keys=[key], args=[token]) for release in self._releases), return_exceptions=True)
 
-    async def acquire(self, key: str) -> Lease:
-        """Try to take the lock with bounded retries. ``lease.token`` is empty if no quorum was reached."""
+    async def acquire(self, key: str, still_wanted=None) -> Lease:
+        """Try to take the lock with bounded retries. ``lease.token`` is empty if no quorum was reached.
+
+        ``still_wanted`` (an async predicate) is asked before each retry; False ends the retries early (the
+        seat was sold meanwhile, so waiting for the lock is pointless)."""
         round_trips = 0
         for retry in range(self.ctx.max_retries + 1):
+            if retry and still_wanted is not None:
+                round_trips += 1
+                if not await still_wanted():
+                    return Lease("", 0, retry, round_trips)
             token = secrets.token_hex(16)
             start_ns = self.ctx.clock_ns()
             votes = await self._set_everywhere(key, token)
@@ -102,14 +109,23 @@ class Redlock(Strategy):
         return Lease("", 0, self.ctx.max_retries, round_trips)
 
     async def peek_and_acquire(self, seat_id: int) -> tuple[Lease, Result | None]:
-        """Walk away if the seat is already sold (the peek), else take the lock. Round trips include the peek;
-        the result is a refusal when there is no lease to go on with."""
-        if await self.ctx.store.get(self.keys.seat(seat_id)) is not None:
+        """Walk away if the seat is already sold (the peek, repeated before every retry), else take the lock.
+        Round trips include the peeks; the result is a refusal when there is no lease to go on with."""
+        seat_key = self.keys.seat(seat_id)
+        seat_sold = False
+
+        async def still_free() -> bool:
+            nonlocal seat_sold
+            seat_sold = await self.ctx.store.get(seat_key) is not None
+            return not seat_sold
+
+        if not await still_free():
             return Lease("", 0, 0, 1), refused("seat_taken", round_trips=1)
-        lease = await self.acquire(self.keys.lock(seat_id))
+        lease = await self.acquire(self.keys.lock(seat_id), still_wanted=still_free)
         lease = Lease(lease.token, lease.deadline_ns, lease.retries, lease.round_trips + 1)
         if not lease.token:
-            return lease, refused("lock_contended", retries=lease.retries, round_trips=lease.round_trips)
+            reason = "seat_taken" if seat_sold else "lock_contended"
+            return lease, refused(reason, retries=lease.retries, round_trips=lease.round_trips)
         return lease, None
 
     async def book(self, user_id: int, seat_id: int) -> Result:
