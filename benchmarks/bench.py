@@ -28,6 +28,8 @@ import redis
 from simlib import Lab, strategy_names
 from simlib.config import CLIENTS
 from simlib.lab import machine
+from simlib.strategies import get as get_strategy
+from simlib.urls import redact
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_KEYS = ("key:__rand_int__", "simlib-bench:nx")
@@ -55,7 +57,7 @@ def run_burst(args: list[str]) -> tuple[dict, float]:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1):
-        raise SystemExit(f"bench: simlib burst {' '.join(args)} failed ({proc.returncode}): {err.strip()[-300:]}")
+        raise SystemExit(redact(f"bench: simlib burst {' '.join(args)} failed ({proc.returncode}): {err.strip()[-300:]}"))
     return json.loads(out), usage.ru_maxrss / 1024
 
 
@@ -93,7 +95,12 @@ def main() -> int:
 
     with Lab(nodes=5) as lab:
         store = lab.store.server
-        base_url = ["--redis-url", lab.store.url, *sum((["--lock-url", e.url] for e in lab.locks), [])]
+        store_url = ["--redis-url", lab.store.url]
+        lock_urls = [arg for e in lab.locks for arg in ("--lock-url", e.url)]
+
+        def servers_for(strategy: str) -> list[str]:
+            return store_url + (lock_urls if get_strategy(strategy).needs_lock_servers else [])
+
         print(f"servers: {lab.store.binary} {lab.store.version} on 127.0.0.1; {len(lab.locks)} lock servers", file=sys.stderr)
         requests = REQUESTS // 5 if args.quick else REQUESTS
         bench_set = [redis_benchmark(store.port, store.password, ["-t", "set"], requests) for _ in range(repeat)]
@@ -108,7 +115,7 @@ def main() -> int:
         for venue, seats in venues:
             for client in clients:
                 for strategy in strategies:
-                    flags = [*base_url, "--strategy", strategy, "--client", client, "--users", str(users),
+                    flags = [*servers_for(strategy), "--strategy", strategy, "--client", client, "--users", str(users),
                              "--seats", str(seats), "--arrival", "uniform", "--window-s", "1"]
                     runs = []
                     for index in range(repeat):
@@ -118,7 +125,7 @@ def main() -> int:
         # SET NX throughput as a client: a burst where every fan's only command is SET NX on one lock key
         nx_runs = {}
         for client in clients:
-            nx_runs[client] = [run_burst([*base_url, "--strategy", "setnx", "--client", client, "--users", str(users),
+            nx_runs[client] = [run_burst([*store_url, "--strategy", "setnx", "--client", client, "--users", str(users),
                                           "--arrival", "burst", "--window-s", "0", "--seed", str(i)])
                                for i in range(repeat)]
         memory = []
@@ -126,7 +133,7 @@ def main() -> int:
             for attempts in MEMORY_ATTEMPTS:
                 print(f"bench: memory · {attempts:,} attempts streamed to disk", file=sys.stderr)
                 with tempfile.TemporaryDirectory(prefix="simlib-bench-") as folder:
-                    summary, rss = run_burst([*base_url, "--strategy", "atomic", "--client", "mux", "--users",
+                    summary, rss = run_burst([*store_url, "--strategy", "atomic", "--client", "mux", "--users",
                                               str(attempts), "--seats", "100", "--window-s", "0", "--stream",
                                               "--out", folder])
                 memory.append((attempts, summary, rss))
