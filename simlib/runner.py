@@ -153,6 +153,14 @@ async def run_to_the_end(coros) -> None:
         raise
 
 
+async def _throttled_book(strategy, user_id: int, seat_id: int, clock: Clock, throttler) -> tuple[int, int, Result]:
+    """:func:`_timed_book`, after waiting for the --max-rate throttler if there is one (the wait counts as lag)."""
+    if throttler is None:
+        return await _timed_book(strategy, user_id, seat_id, clock)
+    async with throttler:
+        return await _timed_book(strategy, user_id, seat_id, clock)
+
+
 async def _timed_book(strategy, user_id: int, seat_id: int, clock: Clock) -> tuple[int, int, Result]:
     fan_token = current_fan.set(user_id)
     started = clock()
@@ -194,11 +202,7 @@ async def _run_open(scenario: Scenario, strategy, run_id: str, clock: Clock, pro
             wait_ns = t0 + due - clock()
             if wait_ns > 0:
                 await asyncio.sleep(wait_ns / 1e9)
-            if throttler is None:
-                started, ended, result = await _timed_book(strategy, user, seat, clock)
-            else:
-                async with throttler:
-                    started, ended, result = await _timed_book(strategy, user, seat, clock)
+            started, ended, result = await _throttled_book(strategy, user, seat, clock, throttler)
             add(_row(run_id, strategy.name, user, seat, due, started, ended, t0, result))
             if progress is not None:
                 progress(1)
@@ -221,11 +225,7 @@ async def _run_closed(scenario: Scenario, strategy, run_id: str, clock: Clock, p
             await asyncio.sleep(wait_ns / 1e9)
         while clock() < end_ns and not stopping():
             seat = int(chooser.draw(rng, 1)[0])
-            if throttler is None:
-                started, ended, result = await _timed_book(strategy, vu, seat, clock)
-            else:
-                async with throttler:
-                    started, ended, result = await _timed_book(strategy, vu, seat, clock)
+            started, ended, result = await _throttled_book(strategy, vu, seat, clock, throttler)
             sink.add(_row(run_id, strategy.name, vu, seat, started - t0, started, ended, t0, result))
             if progress is not None:
                 progress(1)
